@@ -1,0 +1,277 @@
+"""The .imf container (docs/FORMAT.md is the specification; keep the two in step).
+
+    file   = preamble chunk* footer
+    preamble = "IMFC" major:u8 minor:u8
+    chunk  = type:4 ASCII  length:u32le  payload  crc32(type + payload):u32le
+    footer = "IMFX" index_offset:u64le crc32(previous 12 bytes):u32le
+
+Chunks: HEAD (once, first), GRUP (one keyframe group), AUDH/AUDP (audio), INDX (last).
+Unknown chunk types are skipped, so minor versions can add them; a different major
+version is refused. Written as a stream: memory does not grow with the video's length.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import msgpack
+
+from .header import pack_header, unpack_header
+from .varint import VarintError, decode_varint, encode_varint
+
+MAGIC = b"IMFC"
+FOOTER_MAGIC = b"IMFX"
+MAJOR_VERSION = 1
+MINOR_VERSION = 0
+PREAMBLE_SIZE = 6
+CHUNK_OVERHEAD = 12  # type, length, crc
+FOOTER_SIZE = 16
+UNKNOWN_FRAMES = 0xFFFFFFFF
+MAX_CHUNK = 1 << 30
+
+
+class FormatError(Exception):
+    """The file is not a valid .imf file; the message says where and why, in one line."""
+
+
+@dataclass
+class GroupRecord:
+    """One keyframe group: the keyframe picture and the entropy-coded tokens of the frames after it."""
+
+    first_frame: int
+    frame_count: int  # including the keyframe
+    keyframe: bytes
+    tokens: bytes  # one range-coded stream of (frame_count - 1) token residuals
+
+    def encode(self) -> bytes:
+        return b"".join(
+            [
+                encode_varint(self.first_frame),
+                encode_varint(self.frame_count),
+                encode_varint(len(self.keyframe)),
+                self.keyframe,
+                encode_varint(len(self.tokens)),
+                self.tokens,
+            ]
+        )
+
+    @classmethod
+    def decode(cls, payload: bytes) -> GroupRecord:
+        first, pos = decode_varint(payload, 0)
+        count, pos = decode_varint(payload, pos)
+        klen, pos = decode_varint(payload, pos)
+        keyframe = payload[pos : pos + klen]
+        pos += klen
+        tlen, pos = decode_varint(payload, pos)
+        tokens = payload[pos : pos + tlen]
+        if len(keyframe) != klen or len(tokens) != tlen or pos + tlen != len(payload) or count < 1:
+            raise VarintError("group record lengths do not add up")
+        return cls(first, count, bytes(keyframe), bytes(tokens))
+
+
+@dataclass
+class IndexEntry:
+    first_frame: int
+    frame_count: int
+    offset: int  # byte offset of the GRUP chunk
+    keyframe_bytes: int
+    token_bytes: int
+
+
+@dataclass
+class ChunkInfo:
+    type: str
+    offset: int
+    length: int
+
+
+@dataclass
+class ImfFile:
+    """What Reader.read_all returns: the header, groups, audio and the byte accounting."""
+
+    header: dict[str, Any]
+    frame_count: int
+    version: tuple[int, int]
+    groups: list[GroupRecord] = field(default_factory=list)
+    index: list[IndexEntry] = field(default_factory=list)
+    audio_header: dict[str, Any] | None = None
+    audio_packets: list[tuple[int, int, bytes]] = field(default_factory=list)  # (pts, duration, data)
+    chunks: list[ChunkInfo] = field(default_factory=list)
+    file_size: int = 0
+
+
+def _chunk(kind: bytes, payload: bytes) -> bytes:
+    if len(kind) != 4:
+        raise ValueError("chunk type must be 4 bytes")
+    return kind + struct.pack("<I", len(payload)) + payload + struct.pack("<I", zlib.crc32(kind + payload))
+
+
+class Writer:
+    """Stream an .imf file: header, then groups and audio as they come, then the index.
+
+    Writes to `path + '.partial'` and renames on `close()`; `abort()` (or an exception in a
+    `with` block) removes the partial file, so an interrupted encode leaves no output.
+    """
+
+    def __init__(self, path: str | Path, header: dict[str, Any]) -> None:
+        self.path = Path(path)
+        if not self.path.parent.is_dir():
+            raise FileNotFoundError(f"{self.path.parent}: output folder does not exist")
+        self.tmp = self.path.with_name(self.path.name + ".partial")
+        self.file: IO[bytes] = open(self.tmp, "wb")
+        self.header_bytes = pack_header(header)
+        self.file.write(MAGIC + bytes([MAJOR_VERSION, MINOR_VERSION]))
+        self.head_offset = self.file.tell()
+        self.file.write(_chunk(b"HEAD", struct.pack("<I", UNKNOWN_FRAMES) + self.header_bytes))
+        self.index: list[IndexEntry] = []
+        self.frames = 0
+
+    def write_group(self, group: GroupRecord) -> None:
+        if group.first_frame != self.frames:
+            raise ValueError(f"group starts at frame {group.first_frame}, expected {self.frames}")
+        offset = self.file.tell()
+        self.file.write(_chunk(b"GRUP", group.encode()))
+        self.index.append(IndexEntry(group.first_frame, group.frame_count, offset, len(group.keyframe), len(group.tokens)))
+        self.frames += group.frame_count
+
+    def write_audio_header(self, meta: dict[str, Any]) -> None:
+        self.file.write(_chunk(b"AUDH", msgpack.packb(meta, use_bin_type=True)))
+
+    def write_audio_packets(self, packets: list[tuple[int, int, bytes]]) -> None:
+        """packets: (pts, duration, data) in the audio stream's time base; pts non-negative."""
+        parts = [encode_varint(len(packets))]
+        for pts, duration, data in packets:
+            parts += [encode_varint(pts), encode_varint(duration), encode_varint(len(data)), data]
+        self.file.write(_chunk(b"AUDP", b"".join(parts)))
+
+    def close(self) -> None:
+        index_offset = self.file.tell()
+        entries = [[e.first_frame, e.frame_count, e.offset, e.keyframe_bytes, e.token_bytes] for e in self.index]
+        self.file.write(_chunk(b"INDX", msgpack.packb({"frames": self.frames, "groups": entries})))
+        tail = FOOTER_MAGIC + struct.pack("<Q", index_offset)
+        self.file.write(tail + struct.pack("<I", zlib.crc32(tail)))
+        # Now the frame count is known: patch it into HEAD and refresh HEAD's CRC.
+        self.file.seek(self.head_offset)
+        self.file.write(_chunk(b"HEAD", struct.pack("<I", self.frames) + self.header_bytes))
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        self.file.close()
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        if not self.file.closed:
+            self.file.close()
+        if self.tmp.exists():
+            self.tmp.unlink()
+
+    def __enter__(self) -> Writer:
+        return self
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+class Reader:
+    """Read and validate an .imf file. Every problem raises FormatError with the chunk and offset."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FormatError(f"{self.path}: no such file")
+        try:
+            self.data = self.path.read_bytes()
+        except OSError as exc:
+            raise FormatError(f"{self.path}: cannot read: {exc.strerror}") from None
+        if len(self.data) < PREAMBLE_SIZE or self.data[:4] != MAGIC:
+            raise FormatError(f"{self.path}: not an .imf file (bad magic)")
+        self.version = (self.data[4], self.data[5])
+        if self.version[0] != MAJOR_VERSION:
+            raise FormatError(
+                f"{self.path}: unsupported .imf version {self.version[0]}.{self.version[1]} (this build reads {MAJOR_VERSION}.x)"
+            )
+
+    def chunks(self) -> Iterator[tuple[str, int, bytes]]:
+        """(type, offset, payload) of every chunk, CRC-checked, up to the footer."""
+        pos, n = PREAMBLE_SIZE, 0
+        end = len(self.data)
+        while pos < end:
+            if self.data[pos : pos + 4] == FOOTER_MAGIC and end - pos == FOOTER_SIZE:
+                return
+            if end - pos < 8:
+                raise FormatError(f"{self.path}: truncated file: chunk #{n} header cut at byte {pos}")
+            kind = self.data[pos : pos + 4]
+            (length,) = struct.unpack_from("<I", self.data, pos + 4)
+            name = kind.decode("ascii", "replace")
+            if length > MAX_CHUNK or pos + CHUNK_OVERHEAD + length > end:
+                raise FormatError(f"{self.path}: truncated file: chunk #{n} ({name}) at byte {pos} needs {length} bytes")
+            payload = self.data[pos + 8 : pos + 8 + length]
+            (crc,) = struct.unpack_from("<I", self.data, pos + 8 + length)
+            if zlib.crc32(kind + payload) != crc:
+                raise FormatError(f"{self.path}: CRC mismatch in chunk #{n} ({name}) at byte offset {pos}")
+            yield name, pos, payload
+            pos += CHUNK_OVERHEAD + length
+            n += 1
+        raise FormatError(f"{self.path}: truncated file: no footer (the encode did not finish)")
+
+    def read_all(self) -> ImfFile:
+        result: ImfFile | None = None
+        index_seen = False
+        for kind, offset, payload in self.chunks():
+            if result is not None:
+                result.chunks.append(ChunkInfo(kind, offset, len(payload)))
+            try:
+                if kind == "HEAD":
+                    if result is not None:
+                        raise FormatError(f"{self.path}: second HEAD chunk at byte {offset}")
+                    (frames,) = struct.unpack_from("<I", payload, 0)
+                    header = unpack_header(payload[4:])
+                    result = ImfFile(header=header, frame_count=frames, version=self.version)
+                    result.chunks.append(ChunkInfo(kind, offset, len(payload)))
+                elif result is None:
+                    raise FormatError(f"{self.path}: first chunk is {kind}, not HEAD")
+                elif kind == "GRUP":
+                    result.groups.append(GroupRecord.decode(payload))
+                elif kind == "AUDH":
+                    result.audio_header = msgpack.unpackb(payload, raw=False)
+                elif kind == "AUDP":
+                    result.audio_packets.extend(_decode_audio_packets(payload))
+                elif kind == "INDX":
+                    idx = msgpack.unpackb(payload, raw=False)
+                    result.index = [IndexEntry(*e) for e in idx["groups"]]
+                    index_seen = True
+                # Anything else is a chunk from a newer minor version: skipped.
+            except (VarintError, ValueError, KeyError, TypeError, struct.error, msgpack.ExtraData) as exc:
+                raise FormatError(f"{self.path}: malformed {kind} chunk at byte offset {offset}: {exc}") from None
+        if result is None:
+            raise FormatError(f"{self.path}: no HEAD chunk")
+        if not index_seen:
+            raise FormatError(f"{self.path}: truncated file: no index")
+        counted = sum(g.frame_count for g in result.groups)
+        if result.frame_count != counted:
+            raise FormatError(f"{self.path}: header says {result.frame_count} frames, groups hold {counted}")
+        result.file_size = len(self.data)
+        return result
+
+
+def _decode_audio_packets(payload: bytes) -> list[tuple[int, int, bytes]]:
+    count, pos = decode_varint(payload, 0)
+    packets = []
+    for _ in range(count):
+        pts, pos = decode_varint(payload, pos)
+        duration, pos = decode_varint(payload, pos)
+        size, pos = decode_varint(payload, pos)
+        data = payload[pos : pos + size]
+        if len(data) != size:
+            raise VarintError("audio packet runs past its chunk")
+        packets.append((pts, duration, bytes(data)))
+        pos += size
+    return packets

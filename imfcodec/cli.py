@@ -1,0 +1,319 @@
+"""The `imfcodec` command: encode, decode, info, train, bench. Thin: parse, call, report."""
+
+from __future__ import annotations
+
+import errno
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="imfcodec: a neural video codec for talking heads (IMF).")
+console = Console(stderr=True)
+
+
+class UserError(Exception):
+    """An error the user can fix; printed as one line."""
+
+
+@contextmanager
+def _errors(output: Path | None = None) -> Iterator[None]:
+    """Turn every expected failure into one line on stderr and a non-zero exit."""
+    from bitstream.container import FormatError
+
+    from .codec.decoder import DecodeError
+    from .codec.encoder import EncodeError
+    from .codec.keyframes import KeyframeCodecError
+    from .codec.video_io import VideoInputError
+    from .model.weights import WeightsError
+
+    try:
+        yield
+    except (UserError, FormatError, DecodeError, EncodeError, KeyframeCodecError, VideoInputError, WeightsError, ValueError) as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    except FileNotFoundError as exc:
+        console.print(f"[red]error:[/red] {exc.args[-1] if exc.args else exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            console.print(f"[red]error:[/red] disk full while writing {output or 'the output'}", highlight=False, soft_wrap=True)
+        else:
+            console.print(f"[red]error:[/red] {exc.strerror or exc}: {exc.filename or output or ''}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        console.print("[red]interrupted[/red]: nothing was written")
+        raise typer.Exit(130) from None
+
+
+def _device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: no CUDA device is available")
+    if name not in ("cpu", "cuda"):
+        raise UserError(f"--device must be auto, cpu or cuda, got {name!r}")
+    return name
+
+
+def _progress(quiet: bool, label: str) -> Progress:
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[fps]} fps"),
+        TimeRemainingColumn(),
+        console=console,
+        disable=quiet,
+        transient=True,  # an error then leaves only its own line
+    )
+
+
+@app.command()
+def encode(
+    input: Path = typer.Argument(..., help="Any video ffmpeg can read."),
+    output: Path = typer.Argument(..., help="The .imf file to write."),
+    model: Optional[str] = typer.Option(None, help="Shipped model name or .safetensors path (default: the shipped default)."),
+    quality: int = typer.Option(4, min=1, max=8, help="1 (smallest) .. 8 (best): token step and keyframe quality."),
+    max_keyframe_interval: int = typer.Option(250, min=1, help="Longest keyframe group, frames."),
+    refresh_psnr: float = typer.Option(
+        28.0, help="Start a new keyframe when a reconstructed frame falls below this PSNR (dB); 0 disables."
+    ),
+    size: Optional[int] = typer.Option(None, help="Frame side; must match the model (256 for the shipped models)."),
+    crop: str = typer.Option("center", help="center: largest centred square; pad: letterbox to a square."),
+    audio_bitrate: int = typer.Option(16, min=6, max=256, help="Opus bitrate for the audio, kbps."),
+    no_audio: bool = typer.Option(False, "--no-audio", help="Drop the audio."),
+    device: str = typer.Option("auto", help="auto | cpu | cuda"),
+    batch_size: int = typer.Option(16, min=1, help="Frames per model batch."),
+    frames: Optional[int] = typer.Option(None, min=1, help="Encode only the first N frames."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
+) -> None:
+    """Encode a video into an .imf file."""
+    with _errors(output):
+        from .codec.encoder import EncodeOptions, encode_video
+        from .model.weights import load_weights, resolve_model
+
+        if crop not in ("center", "pad"):
+            raise UserError("--crop must be center or pad")
+        if output.suffix.lower() != ".imf":
+            raise UserError(f"{output}: the output name must end in .imf")
+        loaded = load_weights(resolve_model(model), _device(device))
+        if size is not None and size != loaded.model.config.size:
+            raise UserError(f"--size {size}: this model codes {loaded.model.config.size}x{loaded.model.config.size} frames")
+        options = EncodeOptions(
+            quality=quality,
+            max_keyframe_interval=max_keyframe_interval,
+            refresh_psnr=refresh_psnr or None,
+            crop=crop,
+            audio=not no_audio,
+            audio_bitrate_kbps=audio_bitrate,
+            batch_size=batch_size,
+            max_frames=frames,
+        )
+        with _progress(quiet, "encode") as bar:
+            task = bar.add_task("encode", total=None, fps="-")
+            import time
+
+            t0 = time.time()
+
+            def report(done: int, total: int | None) -> None:
+                bar.update(task, completed=done, total=total, fps=f"{done / max(time.time() - t0, 1e-9):.1f}")
+
+            summary = encode_video(input, output, loaded, options, report)
+        if not quiet:
+            from bitstream.container import Reader
+
+            from .codec.info import describe
+
+            rate = describe(Reader(output).read_all())["kbps"]
+            table = Table(title=f"{output}", show_header=False)
+            table.add_row("frames", f"{summary.frames} ({summary.frames / summary.fps:.2f} s at {summary.fps:.3f} fps)")
+            table.add_row("keyframes", f"{summary.keyframes} at {summary.keyframe_positions[:12]}{' …' if summary.keyframes > 12 else ''}")
+            table.add_row(
+                "rate",
+                f"{rate['total']:.2f} kbps = keyframes {rate['keyframes']:.2f} + tokens {rate['tokens']:.2f} "
+                f"+ overhead {rate['overhead']:.2f} + audio {rate['audio']:.2f}",
+            )
+            table.add_row("in-loop PSNR", f"{summary.mean_psnr:.2f} dB (RGB, vs the {loaded.model.config.size}² source)")
+            table.add_row("speed", f"{summary.frames / summary.seconds:.1f} frames/s")
+            console.print(table)
+
+
+@app.command()
+def decode(
+    input: Path = typer.Argument(..., help="An .imf file."),
+    output: Path = typer.Argument(..., help=".mp4 (H.264), .mkv (FFV1, lossless), .y4m, or a folder for PNGs."),
+    model: Optional[str] = typer.Option(None, help="Model name or path (default: the shipped model the file names)."),
+    device: str = typer.Option("auto", help="auto | cpu | cuda"),
+    start_frame: int = typer.Option(0, min=0, help="First frame to decode."),
+    frames: Optional[int] = typer.Option(None, min=1, help="Number of frames to decode."),
+    batch_size: int = typer.Option(16, min=1, help="Frames per model batch."),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Decode an .imf file to video or PNG frames."""
+    with _errors(output):
+        from .codec.decoder import DecodeOptions, decode_file, read_imf
+        from .model.weights import find_model_by_id, load_weights, resolve_model
+
+        imf = read_imf(input)
+        if model is None:
+            path = find_model_by_id(imf.header["model_id"])
+            if path is None:
+                raise UserError(f"{input} needs model {imf.header['model_id']}, which this installation does not have (pass --model)")
+        else:
+            path = resolve_model(model)
+        loaded = load_weights(path, _device(device))
+        import time
+
+        t0 = time.time()
+        with _progress(quiet, "decode") as bar:
+            task = bar.add_task("decode", total=None, fps="-")
+
+            def report(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total, fps=f"{done / max(time.time() - t0, 1e-9):.1f}")
+
+            count = decode_file(input, output, loaded, DecodeOptions(start_frame, frames, batch_size), imf=imf, on_progress=report)
+        if not quiet:
+            console.print(f"{output}: {count} frames in {time.time() - t0:.1f} s")
+
+
+@app.command()
+def info(
+    input: Path = typer.Argument(..., help="An .imf file."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Describe an .imf file: header, keyframes, bytes and kbps per part."""
+    with _errors():
+        from bitstream.container import Reader
+
+        from .codec.info import describe
+
+        d = describe(Reader(input).read_all())
+        if as_json:
+            print(json.dumps(d, indent=2))
+            return
+        table = Table(title=str(input), show_header=False)
+        for key, value in d.items():
+            if isinstance(value, dict):
+                value = ", ".join(f"{k} {v}" for k, v in value.items())
+            elif key == "keyframe_positions" and len(value) > 20:
+                value = f"{value[:20]} … ({len(value)})"
+            table.add_row(key, str(value))
+        Console().print(table)
+
+
+@app.command()
+def train(
+    data: Optional[Path] = typer.Option(None, help="Folder of training videos."),
+    val: Optional[Path] = typer.Option(None, help="Folder of validation videos."),
+    preset: Optional[str] = typer.Option(None, help="small | paper | tiny (default: the recipe's)."),
+    config: str = typer.Option("small_cpu", help="Recipe name (training/recipes) or a JSON file of TrainConfig fields."),
+    gpus: int = typer.Option(0, min=0, help="GPUs on this node: one worker each, NCCL."),
+    workers: int = typer.Option(1, min=1, help="CPU workers when --gpus 0 (gloo)."),
+    nnodes: int = typer.Option(1, min=1),
+    node_rank: int = typer.Option(0, min=0),
+    rdzv_endpoint: Optional[str] = typer.Option(None, help="HOST:PORT of the rendezvous, for several nodes."),
+    amp: Optional[str] = typer.Option(None, help="bf16 | fp16 | off (default: bf16 where supported, else off)."),
+    batch_size: Optional[int] = typer.Option(None, min=1, help="Per worker."),
+    steps: Optional[int] = typer.Option(None, min=1),
+    out: Path = typer.Option(Path("runs/imf"), help="Run folder: checkpoints, logs, images."),
+    resume: bool = typer.Option(False, help="Continue from the run folder's last checkpoint."),
+    vgg_weights: Optional[str] = typer.Option(None, help="VGG19 weights (.safetensors, torchvision layout)."),
+    logger: Optional[str] = typer.Option(None, help="tensorboard | wandb, when installed."),
+    cache: Optional[Path] = typer.Option(None, help="Frame cache folder (default: RUN/cache)."),
+) -> None:
+    """Train an IMF model (AMP, DDP through torch's elastic launcher); `imfcodec export` freezes a run."""
+    with _errors():
+        import dataclasses
+
+        from training.config import load_recipe
+        from training.launcher import LaunchSpec, launch
+        from training.trainer import RunPaths
+
+        if data is None:
+            raise UserError("--data is required")
+        cfg = load_recipe(config)
+        overrides = {
+            k: v
+            for k, v in dict(preset=preset, amp=amp, batch_size=batch_size, steps=steps, vgg_weights=vgg_weights, logger=logger).items()
+            if v is not None
+        }
+        if preset == "tiny":
+            overrides.setdefault("token_dim", 16)
+        cfg = dataclasses.replace(cfg, **overrides)
+        launch(
+            cfg,
+            RunPaths(data=data, out=out, val=val, cache=cache),
+            LaunchSpec(gpus, workers, nnodes, node_rank, rdzv_endpoint),
+            resume=resume,
+        )
+
+
+@app.command("export")
+def export_cmd(
+    run_dir: Path = typer.Argument(..., help="A training run folder."),
+    output: Path = typer.Argument(..., help="Where to write the .safetensors (plus .json and .md beside it)."),
+    data: Optional[Path] = typer.Option(None, help="Training videos to fit the entropy tables on (default: the run's frame cache)."),
+    val: Optional[Path] = typer.Option(None, help="Dev videos to report in the model card."),
+    notes: str = typer.Option("", help="A sentence for the model card."),
+) -> None:
+    """Freeze a training run into inference weights with integer entropy tables and a model card."""
+    with _errors(output):
+        from training.export import export_run
+
+        model_id = export_run(run_dir, output, data=data, val=val, notes=notes)
+        console.print(f"{output}: model id {model_id}")
+
+
+@app.command()
+def bench(
+    videos: list[Path] = typer.Argument(..., help="Clips to measure."),
+    model: Optional[str] = typer.Option(None),
+    points: str = typer.Option(
+        "quality=2,refresh_psnr=24;quality=4,refresh_psnr=26;quality=6,refresh_psnr=28;quality=8,refresh_psnr=30",
+        help="imfcodec operating points: 'k=v,k=v;...' with quality, refresh_psnr, max_keyframe_interval.",
+    ),
+    anchors: str = typer.Option("x264,x265,svtav1,svtav1-lowres", help="Comma-separated anchors."),
+    frames: int = typer.Option(250, min=1),
+    size: int = typer.Option(256),
+    out: Path = typer.Option(Path("bench-out")),
+    device: str = typer.Option("auto"),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Rate–distortion against x264, x265 and SVT-AV1 (shared/EVALUATION.md conditions)."""
+    with _errors():
+        from .bench.run import run_bench
+
+        run_bench(
+            videos,
+            model=model,
+            points=points,
+            anchors=anchors.split(","),
+            frames=frames,
+            size=size,
+            out=out,
+            device=_device(device),
+            quiet=quiet,
+            console=console,
+        )
+
+
+def main() -> None:
+    try:
+        app()
+    except BrokenPipeError:  # `imfcodec info x | head`
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

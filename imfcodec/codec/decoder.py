@@ -1,0 +1,130 @@
+""".imf -> frames: one reference per keyframe group, tokens decoded in batches."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bitstream import entropy
+from bitstream.container import ImfFile, Reader
+
+from ..model.weights import LoadedModel
+from .keyframes import get_codec
+from .tokens import dequantize_tokens
+from .video_io import VideoWriter
+
+
+class DecodeError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    start_frame: int = 0
+    frames: int | None = None  # None: to the end
+    batch_size: int = 16
+
+
+def read_imf(path: str | Path) -> ImfFile:
+    return Reader(path).read_all()
+
+
+def check_model(imf: ImfFile, loaded: LoadedModel) -> None:
+    want = imf.header.get("model_id")
+    if want != loaded.model_id:
+        raise DecodeError(f"model mismatch: the file needs model {want}, the loaded model is {loaded.model_id}")
+    if loaded.tables is None:
+        raise DecodeError(f"{loaded.path}: model has no entropy tables")
+
+
+def iter_decoded_frames(imf: ImfFile, loaded: LoadedModel, options: DecodeOptions = DecodeOptions()) -> Iterator[np.ndarray]:
+    """Yield (S, S, 3) uint8 frames from options.start_frame, options.frames of them."""
+    check_model(imf, loaded)
+    header = imf.header
+    model = loaded.model
+    device = next(model.parameters()).device
+    table = loaded.tables[int(header["table_index"])]  # type: ignore[index]
+    step = float(header["token_step"])
+    codec = get_codec(header["keyframe_codec"])
+    end = imf.frame_count if options.frames is None else min(imf.frame_count, options.start_frame + options.frames)
+    if not 0 <= options.start_frame < imf.frame_count:
+        raise DecodeError(f"--start-frame {options.start_frame} outside 0..{imf.frame_count - 1}")
+    for group in imf.groups:
+        g_end = group.first_frame + group.frame_count
+        if g_end <= options.start_frame or group.first_frame >= end:
+            continue  # the index lets us skip groups without decoding them
+        key = codec.decode(group.keyframe)
+        with torch.no_grad():
+            state = model.prepare_reference(torch.from_numpy(key[None]).to(device).permute(0, 3, 1, 2).float() / 255.0)
+        rows = (
+            entropy.decode(group.tokens, group.frame_count - 1, table) if group.frame_count > 1 else np.zeros((0, table.shape[0]), np.int64)
+        )
+        tokens = dequantize_tokens(rows, state.token[0].double().cpu().numpy(), step)
+        lo = max(options.start_frame, group.first_frame)
+        hi = min(end, g_end)
+        if lo == group.first_frame:
+            yield key
+            lo += 1
+        # token row i belongs to frame first_frame + 1 + i
+        for b in range(lo, hi, options.batch_size):
+            rows_sel = tokens[b - group.first_frame - 1 : min(hi, b + options.batch_size) - group.first_frame - 1]
+            with torch.no_grad():
+                out = model.decode(state, torch.from_numpy(rows_sel).float().to(device))
+            yield from (out.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def decode_file(
+    source: str | Path,
+    output: str | Path,
+    loaded: LoadedModel,
+    options: DecodeOptions = DecodeOptions(),
+    imf: ImfFile | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Decode `source` to `output` (.mp4/.mkv/.y4m or a folder of PNGs). Returns frames written.
+    The output is written beside its final name and renamed when complete."""
+    imf = imf or read_imf(source)
+    check_model(imf, loaded)
+    output = Path(output)
+    if not output.parent.is_dir():
+        raise DecodeError(f"{output.parent}: output folder does not exist")
+    fps = Fraction(imf.header["fps_num"], imf.header["fps_den"])
+    size = int(imf.header["size"])
+    total = imf.frame_count if options.frames is None else min(options.frames, imf.frame_count - options.start_frame)
+    audio = None
+    if imf.audio_header is not None and imf.audio_packets and options.start_frame == 0:
+        audio = (imf.audio_header, imf.audio_packets)
+    tmp = output.with_name(f".{output.stem}-partial{output.suffix}")
+    writer = VideoWriter(tmp, fps, size, size, audio=audio)
+    count = 0
+    try:
+        for frame in iter_decoded_frames(imf, loaded, options):
+            writer.write(frame)
+            count += 1
+            if on_progress:
+                on_progress(count, total)
+        writer.close()
+    except BaseException:
+        writer.close_quietly()
+        _remove(tmp)
+        raise
+    if output.exists() and output.is_dir() and not output.suffix:
+        import shutil
+
+        shutil.rmtree(output)
+    tmp.replace(output)
+    return count
+
+
+def _remove(path: Path) -> None:
+    import shutil
+
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists():
+        path.unlink()

@@ -1,0 +1,54 @@
+"""What `imfcodec info` reports about an .imf file (torch-free)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bitstream.container import CHUNK_OVERHEAD, ImfFile
+
+
+def describe(imf: ImfFile) -> dict[str, Any]:
+    """Header fields, timing, keyframes, and bytes and kbps per part of the file."""
+    h = imf.header
+    fps = h["fps_num"] / h["fps_den"]
+    frames = imf.frame_count
+    seconds = frames / fps if fps else 0.0
+    key_bytes = sum(len(g.keyframe) for g in imf.groups)
+    token_bytes = sum(len(g.tokens) for g in imf.groups)
+    # Audio is reported on its own, framing included, so the video rate excludes all of it.
+    audio_bytes = sum(CHUNK_OVERHEAD + c.length for c in imf.chunks if c.type in ("AUDH", "AUDP"))
+    overhead = imf.file_size - key_bytes - token_bytes - audio_bytes
+
+    def kbps(n: int) -> float:
+        return 8 * n / seconds / 1000 if seconds else 0.0
+
+    return {
+        "version": f"{imf.version[0]}.{imf.version[1]}",
+        "model_id": h.get("model_id"),
+        "preset": h.get("preset"),
+        "token_dim": h.get("token_dim"),
+        "size": h.get("size"),
+        "quality": h.get("quality"),
+        "token_step": h.get("token_step"),
+        "keyframe_codec": h.get("keyframe_codec"),
+        "source": f"{h.get('source_width')}x{h.get('source_height')}",
+        "crop": h.get("crop"),
+        "crop_box": h.get("crop_box"),
+        "fps": f"{h['fps_num']}/{h['fps_den']}",
+        "frames": frames,
+        "duration_s": round(seconds, 3),
+        "keyframes": len(imf.groups),
+        "keyframe_positions": [g.first_frame for g in imf.groups],
+        "audio": None if imf.audio_header is None else {k: v for k, v in imf.audio_header.items() if k != "extradata"},
+        "bytes": {"total": imf.file_size, "keyframes": key_bytes, "tokens": token_bytes, "audio": audio_bytes, "overhead": overhead},
+        "kbps": {
+            "total": round(kbps(imf.file_size), 3),
+            "video": round(kbps(imf.file_size - audio_bytes), 3),
+            "keyframes": round(kbps(key_bytes), 3),
+            "tokens": round(kbps(token_bytes), 3),
+            "audio": round(kbps(audio_bytes), 3),
+            "overhead": round(kbps(overhead), 3),
+        },
+        "token_bits_per_frame": round(8 * token_bytes / max(1, frames - len(imf.groups)), 2),
+        "chunk_overhead_bytes": CHUNK_OVERHEAD,
+    }

@@ -1,0 +1,111 @@
+"""Intra codecs for keyframes, through PyAV.
+
+Each codec turns one (S, S, 3) uint8 RGB frame into bytes and back. The colour
+conversion on both sides is our own fixed-point code (color.py), and the decoders are
+bit-exact by their standards (AV1 via dav1d, HEVC, WebP), so the decoded keyframe, and
+with it every frame predicted from it, is the same on every machine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+import av
+import numpy as np
+
+from .color import rgb_to_yuv420, yuv420_to_rgb
+
+
+class KeyframeCodecError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class KeyframeCodec:
+    name: str  # as stored in the .imf header
+    encoder: str  # PyAV encoder name
+    decoder: str  # PyAV decoder name
+    quality_option: str  # the option --quality maps to
+    ladder: tuple[int, ...]  # option value for --quality 1..8
+    options: tuple[tuple[str, str], ...] = ()
+
+    def encode(self, rgb: np.ndarray, quality: int) -> bytes:
+        """(S, S, 3) uint8 -> bytes of one intra-coded picture."""
+        if not 1 <= quality <= len(self.ladder):
+            raise ValueError(f"quality must be in 1..{len(self.ladder)}")
+        y, u, v = rgb_to_yuv420(rgb)
+        h, w = y.shape
+        ctx = av.CodecContext.create(self.encoder, "w")
+        ctx.width, ctx.height = w, h
+        ctx.pix_fmt = "yuv420p"
+        ctx.time_base = Fraction(1, 25)
+        ctx.framerate = Fraction(25, 1)
+        opts = dict(self.options)
+        opts[self.quality_option] = str(self.ladder[quality - 1])
+        ctx.options = opts
+        ctx.thread_count = 1  # deterministic output regardless of the host's cores
+        frame = av.VideoFrame(w, h, "yuv420p")
+        for plane, data in zip(frame.planes, (y, u, v)):
+            _copy_into_plane(plane, data)
+        frame.pts = 0
+        packets = list(ctx.encode(frame)) + list(ctx.encode(None))
+        payload = b"".join(bytes(p) for p in packets)
+        if not payload:
+            raise KeyframeCodecError(f"{self.name}: encoder produced no data")
+        return payload
+
+    def decode(self, payload: bytes) -> np.ndarray:
+        """bytes -> (S, S, 3) uint8 RGB."""
+        ctx = av.CodecContext.create(self.decoder, "r")
+        ctx.thread_count = 1
+        try:
+            frames = list(ctx.decode(av.Packet(payload))) + list(ctx.decode(None))
+        except av.FFmpegError as exc:
+            raise KeyframeCodecError(f"{self.name}: cannot decode keyframe: {exc}") from None
+        if not frames:
+            raise KeyframeCodecError(f"{self.name}: keyframe decoded to no picture")
+        frame = frames[0]
+        if frame.format.name not in ("yuv420p", "yuvj420p", "yuva420p"):
+            frame = frame.reformat(format="yuv420p")
+        planes = [_plane_array(frame.planes[i], i) for i in range(3)]
+        return yuv420_to_rgb(*planes)
+
+
+def _copy_into_plane(plane: av.video.plane.VideoPlane, data: np.ndarray) -> None:
+    h, w = data.shape
+    buf = np.frombuffer(plane, dtype=np.uint8).reshape(-1, plane.line_size)
+    buf[:h, :w] = data
+
+
+def _plane_array(plane: av.video.plane.VideoPlane, index: int) -> np.ndarray:
+    buf = np.frombuffer(plane, dtype=np.uint8).reshape(-1, plane.line_size)
+    return buf[: plane.height, : plane.width].copy()
+
+
+CODECS: dict[str, KeyframeCodec] = {
+    "av1": KeyframeCodec(
+        "av1",
+        "libsvtav1",
+        "libdav1d",
+        "crf",
+        (56, 50, 45, 40, 35, 30, 25, 20),
+        (("preset", "6"), ("svtav1-params", "keyint=1")),
+    ),
+    "hevc": KeyframeCodec(
+        "hevc",
+        "libx265",
+        "hevc",
+        "crf",
+        (42, 38, 34, 31, 28, 25, 22, 19),
+        (("preset", "medium"), ("x265-params", "keyint=1:info=0:log-level=none")),
+    ),
+    "webp": KeyframeCodec("webp", "libwebp", "webp", "quality", (20, 35, 50, 62, 74, 84, 91, 96)),
+}
+DEFAULT_KEYFRAME_CODEC = "av1"
+
+
+def get_codec(name: str) -> KeyframeCodec:
+    if name not in CODECS:
+        raise KeyframeCodecError(f"unknown keyframe codec {name!r}; known: {sorted(CODECS)}")
+    return CODECS[name]

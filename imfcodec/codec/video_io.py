@@ -1,0 +1,205 @@
+"""Reading and writing video through PyAV: square crop/resize, timing, audio.
+
+Frames are streamed: nothing here holds a whole video in memory.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1: errors only
+av.logging.set_level(av.logging.PANIC)  # failures reach the user as our own one-line errors
+
+
+class VideoInputError(Exception):
+    """The input cannot be read as video; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    width: int  # displayed size, after rotation
+    height: int
+    fps: Fraction
+    frames: int | None  # container's estimate; None when unknown
+    rotation: int  # degrees, counter-clockwise, applied on read
+    has_audio: bool
+
+
+def crop_box(width: int, height: int) -> tuple[int, int, int, int]:
+    """The largest centred square (x, y, w, h)."""
+    side = min(width, height)
+    return ((width - side) // 2, (height - side) // 2, side, side)
+
+
+def _open(path: str | Path) -> av.container.InputContainer:
+    path = Path(path)
+    if not path.exists():
+        raise VideoInputError(f"{path}: no such file")
+    if path.is_dir():
+        raise VideoInputError(f"{path}: is a folder, not a video")
+    try:
+        return av.open(str(path), "r")
+    except av.error.EOFError:
+        raise VideoInputError(f"{path}: the video has no frames (the file ends before any data)") from None
+    except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
+        raise VideoInputError(f"{path}: not a readable video ({exc.__class__.__name__})") from None
+
+
+def _rotation(stream: av.video.stream.VideoStream, frame: av.VideoFrame | None = None) -> int:
+    rot = getattr(frame, "rotation", 0) if frame is not None else 0
+    return int(round(rot)) % 360
+
+
+def probe(path: str | Path) -> VideoInfo:
+    """Size, frame rate and audio presence of `path`'s first video stream."""
+    with _open(path) as container:
+        if not container.streams.video:
+            raise VideoInputError(f"{path}: no video stream")
+        stream = container.streams.video[0]
+        fps = stream.average_rate or stream.guessed_rate or Fraction(25, 1)
+        rotation = 0
+        try:
+            first = next(container.decode(stream), None)
+        except av.FFmpegError as exc:
+            raise VideoInputError(f"{path}: cannot decode video ({exc})") from None
+        if first is None:
+            raise VideoInputError(f"{path}: the video has no frames")
+        rotation = _rotation(stream, first)
+        w, h = first.width, first.height
+        if rotation in (90, 270):
+            w, h = h, w
+        return VideoInfo(
+            width=w,
+            height=h,
+            fps=Fraction(fps),
+            frames=stream.frames or None,
+            rotation=rotation,
+            has_audio=bool(container.streams.audio),
+        )
+
+
+def to_square(rgb: np.ndarray, size: int, mode: str = "center") -> np.ndarray:
+    """(H, W, 3) uint8 -> (size, size, 3) uint8: centre crop (or black pad) then area resize."""
+    h, w, _ = rgb.shape
+    if mode == "center":
+        x, y, s, _ = crop_box(w, h)
+        square = rgb[y : y + s, x : x + s]
+    elif mode == "pad":
+        s = max(h, w)
+        square = np.zeros((s, s, 3), dtype=np.uint8)
+        square[(s - h) // 2 : (s - h) // 2 + h, (s - w) // 2 : (s - w) // 2 + w] = rgb
+    else:
+        raise ValueError(f"unknown crop mode {mode!r}")
+    if square.shape[0] == size:
+        return np.ascontiguousarray(square)
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(square), format="rgb24")
+    return frame.reformat(width=size, height=size, interpolation="AREA" if square.shape[0] > size else "BICUBIC").to_ndarray()
+
+
+def iter_frames(path: str | Path, size: int | None = None, crop: str = "center", max_frames: int | None = None) -> Iterator[np.ndarray]:
+    """Yield RGB frames (H, W, 3) uint8 in display order, rotated upright; with `size`,
+    squared and resized to (size, size, 3). Any pixel format or bit depth ffmpeg decodes."""
+    with _open(path) as container:
+        if not container.streams.video:
+            raise VideoInputError(f"{path}: no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        count = 0
+        try:
+            for frame in container.decode(stream):
+                rgb = frame.to_ndarray(format="rgb24")
+                rot = _rotation(stream, frame)
+                if rot:
+                    rgb = np.ascontiguousarray(np.rot90(rgb, k=rot // 90))
+                yield to_square(rgb, size, crop) if size else rgb
+                count += 1
+                if max_frames is not None and count >= max_frames:
+                    return
+        except av.FFmpegError as exc:
+            if count == 0:
+                raise VideoInputError(f"{path}: cannot decode video ({exc})") from None
+            # A damaged tail: keep what decoded, as players do.
+            return
+        if count == 0:
+            raise VideoInputError(f"{path}: the video has no frames")
+
+
+class VideoWriter:
+    """Write (S, S, 3) uint8 frames by extension: .mp4 (H.264 CRF 14, yuv420p), .mkv (FFV1,
+    lossless RGB), .y4m (yuv444p), or a folder (PNG per frame, when `path` has no suffix)."""
+
+    def __init__(
+        self, path: str | Path, fps: Fraction, width: int, height: int, audio: tuple[dict, list[tuple[int, int, bytes]]] | None = None
+    ) -> None:
+        self.path = Path(path)
+        self.index = 0
+        self.container: av.container.OutputContainer | None = None
+        suffix = self.path.suffix.lower()
+        if suffix == "":
+            self.path.mkdir(parents=False, exist_ok=True)
+            return
+        if suffix not in (".mp4", ".mkv", ".y4m", ".mov"):
+            raise ValueError(f"{self.path}: unsupported output extension {suffix!r} (use .mp4, .mkv, .y4m or a folder)")
+        self.container = av.open(str(self.path), "w", format="yuv4mpegpipe" if suffix == ".y4m" else None)
+        if suffix in (".mp4", ".mov"):
+            self.stream = self.container.add_stream("libx264", rate=fps)
+            self.stream.pix_fmt = "yuv420p"
+            self.stream.options = {"crf": "14", "preset": "medium"}
+        elif suffix == ".mkv":
+            self.stream = self.container.add_stream("ffv1", rate=fps)
+            self.stream.pix_fmt = "bgr0"
+        else:
+            self.stream = self.container.add_stream("rawvideo", rate=fps)
+            self.stream.pix_fmt = "yuv444p"
+        self.stream.width, self.stream.height = width, height
+        self.stream.time_base = Fraction(1, 1) / fps
+        self.audio = None
+        if audio is not None and suffix in (".mp4", ".mkv", ".mov"):
+            from .audio import AudioMuxer
+
+            self.audio = AudioMuxer(self.container, *audio)
+
+    def write(self, rgb: np.ndarray) -> None:
+        if self.container is None:
+            write_png(self.path / f"{self.index:06d}.png", rgb)
+        else:
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+            frame.pts = self.index
+            for packet in self.stream.encode(frame):
+                self.container.mux(packet)
+        self.index += 1
+
+    def close(self) -> None:
+        if self.container is not None:
+            for packet in self.stream.encode(None):
+                self.container.mux(packet)
+            if self.audio is not None:
+                self.audio.write_all()
+            self.container.close()
+            self.container = None
+
+    def close_quietly(self) -> None:
+        """Release the output after a failure; the caller removes the partial file."""
+        if self.container is not None:
+            try:
+                self.container.close()
+            except Exception:
+                pass
+            self.container = None
+
+
+def write_png(path: Path, rgb: np.ndarray) -> None:
+    ctx = av.CodecContext.create("png", "w")
+    ctx.width, ctx.height = rgb.shape[1], rgb.shape[0]
+    ctx.pix_fmt = "rgb24"
+    ctx.time_base = Fraction(1, 25)
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+    data = b"".join(bytes(p) for p in list(ctx.encode(frame)) + list(ctx.encode(None)))
+    path.write_bytes(data)

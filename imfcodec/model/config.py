@@ -1,0 +1,124 @@
+"""Model configuration: one frozen dataclass and the named presets.
+
+Scales are indexed 0..3 and sit at 1/4, 1/8, 1/16 and 1/32 of the input side
+(64², 32², 16², 8² at a 256² input), as in the paper.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any
+
+NUM_SCALES = 4
+
+
+@dataclass(frozen=True)
+class IMFConfig:
+    """Everything needed to build an IMF model; stored as JSON beside its weights."""
+
+    preset: str
+    size: int = 256
+    token_dim: int = 32  # d_m
+    # EF: dense feature channels per scale (1/4, 1/8, 1/16, 1/32).
+    feature_channels: tuple[int, int, int, int] = (128, 256, 512, 512)
+    # Extra same-resolution residual blocks per scale in EF and DF.
+    extra_blocks: int = 2
+    # ET: channels of the strided conv stack that ends in the token.
+    token_encoder_channels: tuple[int, ...] = (64, 128, 256, 512, 512, 512)
+    # IMFD: width of the modulated-conv trunk per scale and of its style MLP.
+    motion_channels: tuple[int, int, int, int] = (256, 512, 512, 512)
+    style_dim: int = 512
+    # IMFA: which scales align the reference by attention, query/key width,
+    # and the transformer blocks after the cross-attention at each scale.
+    attention_scales: tuple[int, ...] = (0, 1, 2, 3)
+    key_dim: int = 128
+    transformer_blocks: tuple[int, int, int, int] = (4, 4, 4, 4)
+    heads: int = 8
+    ffn_mult: int = 4
+    # DF: decoder width per scale.
+    decoder_channels: tuple[int, int, int, int] = (256, 512, 512, 512)
+    # Identity path: warp the keyframe's pixels by the attention's expected
+    # position and let DF add a zero-initialised correction (see motion.py).
+    identity_path: bool = False
+    # Initial softmax temperature of the alignment attention (cosine logits).
+    attention_temperature: float = 20.0
+
+    def __post_init__(self) -> None:
+        if self.size % 32:
+            raise ValueError(f"size must be a multiple of 32, got {self.size}")
+        if not self.attention_scales or any(s not in range(NUM_SCALES) for s in self.attention_scales):
+            raise ValueError(f"attention_scales must be a non-empty subset of 0..3, got {self.attention_scales}")
+        if tuple(sorted(set(self.attention_scales))) != tuple(self.attention_scales):
+            raise ValueError("attention_scales must be sorted and unique")
+
+    @property
+    def finest_attention_scale(self) -> int:
+        return self.attention_scales[0]
+
+    def resolution(self, scale: int) -> int:
+        """Side length in pixels of the feature grid at `scale`."""
+        return self.size // (4 * 2**scale)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> IMFConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown model config fields: {sorted(unknown)}")
+        kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return cls(**kwargs)
+
+
+PRESETS: dict[str, IMFConfig] = {
+    # The paper's widths: about 160 M parameters.
+    "paper": IMFConfig(preset="paper"),
+    # CPU-sized: attention only at 1/8..1/32 where the grids are small; the 1/4
+    # scale contributes reference features but is not attended.
+    "small": IMFConfig(
+        preset="small",
+        feature_channels=(32, 64, 128, 192),
+        extra_blocks=0,
+        token_encoder_channels=(16, 32, 64, 128, 192, 256),
+        motion_channels=(32, 64, 128, 192),
+        style_dim=256,
+        attention_scales=(1, 2, 3),
+        key_dim=32,
+        transformer_blocks=(0, 0, 1, 2),
+        heads=4,
+        ffn_mult=2,
+        decoder_channels=(32, 64, 128, 192),
+        identity_path=True,
+    ),
+    # For tests: seconds per forward, not quality.
+    "tiny": IMFConfig(
+        preset="tiny",
+        token_dim=16,
+        feature_channels=(8, 16, 16, 16),
+        extra_blocks=0,
+        token_encoder_channels=(8, 8, 16, 16, 16, 16),
+        motion_channels=(8, 16, 16, 16),
+        style_dim=32,
+        attention_scales=(1, 2, 3),
+        key_dim=8,
+        transformer_blocks=(0, 0, 1, 1),
+        heads=2,
+        ffn_mult=2,
+        decoder_channels=(8, 16, 16, 16),
+        identity_path=True,
+    ),
+}
+
+
+def preset(name: str, **overrides: Any) -> IMFConfig:
+    """A named preset, optionally with fields replaced (e.g. token_dim=64, size=128)."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose from {sorted(PRESETS)}")
+    return dataclasses.replace(PRESETS[name], **overrides) if overrides else PRESETS[name]
+
+
+__all__ = ["IMFConfig", "PRESETS", "preset", "NUM_SCALES"]

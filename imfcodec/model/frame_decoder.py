@@ -1,0 +1,56 @@
+"""The frame decoder (DF): aligned features, coarse to fine, to an RGB frame."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import IMFConfig
+from .layers import ResBlock, UpBlock
+
+
+class FrameDecoder(nn.Module):
+    """DF: fuse aligned features from 1/32 up to 1/4 and draw the frame.
+
+    features: four tensors (B, C_s, S_s, S_s), coarse scale last, as EF lays them out.
+    base: (B, 3, S, S) the warped keyframe (identity path) or None.
+    Returns (B, 3, S, S); with a base, base + correction, the correction's last layer
+    zero-initialised so the untrained decoder returns the warped keyframe itself.
+    The output is not clamped here: a clamp would stop gradients; the codec clamps.
+    """
+
+    def __init__(self, config: IMFConfig) -> None:
+        super().__init__()
+        c, d = config.feature_channels, config.decoder_channels
+        self.identity_path = config.identity_path
+        self.entry = ResBlock(c[3], d[3])
+        self.ups = nn.ModuleList([UpBlock(d[s + 1], d[s]) for s in range(2, -1, -1)])
+        # The base enters at 1/4 scale as 4×4 pixel patches, so DF sees what it corrects.
+        extra = 48 if config.identity_path else 0
+        self.fuse = nn.ModuleList(
+            [
+                nn.Sequential(
+                    ResBlock(d[s] + c[s] + (extra if s == 0 else 0), d[s]),
+                    *[ResBlock(d[s], d[s]) for _ in range(config.extra_blocks)],
+                )
+                for s in range(2, -1, -1)
+            ]
+        )
+        self.to_rgb = nn.Conv2d(d[0], 3 * 16, 3, 1, 1)
+        if config.identity_path:
+            nn.init.zeros_(self.to_rgb.weight)
+            nn.init.zeros_(self.to_rgb.bias)
+
+    def forward(self, features: list[torch.Tensor], base: torch.Tensor | None) -> torch.Tensor:
+        h = self.entry(features[3])
+        for i, s in enumerate(range(2, -1, -1)):
+            h = self.ups[i](h)
+            parts = [h, features[s]]
+            if s == 0 and base is not None:
+                parts.append(F.pixel_unshuffle(base * 2 - 1, 4))
+            h = self.fuse[i](torch.cat(parts, dim=1))
+        out = F.pixel_shuffle(self.to_rgb(F.leaky_relu(h, 0.2)), 4)
+        if base is not None:
+            return base + out
+        return out * 0.5 + 0.5

@@ -1,0 +1,167 @@
+"""Weights on disk: safetensors plus a JSON config; the shipped models; model ids.
+
+A weights file holds the model's tensors, the prior's integer tables under
+`prior.tables` (Q, D, 2K+2) int32, and in its metadata the model config and the
+training provenance. A JSON file with the same stem repeats config, provenance and id
+for people and tools. The model id is the SHA-256 of the .safetensors file. Nothing on
+this path unpickles: a file that is not safetensors is refused before it is parsed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from .config import IMFConfig
+from .imf import IMF
+
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "weights"
+DEFAULT_MODEL = "imf-small-v1"
+TABLES_KEY = "prior.tables"
+FORMAT = "imfcodec-weights-1"
+
+
+class WeightsError(Exception):
+    """A weights file is missing, malformed or not the one asked for."""
+
+
+@dataclass
+class LoadedModel:
+    model: IMF
+    tables: np.ndarray | None  # (Q, D, 2K+2) int32, or None for a model not yet exported
+    model_id: str
+    provenance: dict[str, Any]
+    path: Path
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_weights(model: IMF, path: str | Path, tables: np.ndarray | None = None, provenance: dict[str, Any] | None = None) -> str:
+    """Write `path` (.safetensors) and its .json sidecar atomically; returns the model id."""
+    path = Path(path)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if tables is not None:
+        tensors[TABLES_KEY] = torch.from_numpy(np.ascontiguousarray(tables, dtype=np.int32))
+    # One metadata key: safetensors stores metadata as a hash map whose order varies from
+    # run to run, and the model id (the file's hash) must not.
+    info = {"format": FORMAT, "config": json.loads(model.config.to_json()), "provenance": provenance or {}}
+    metadata = {"imfcodec": json.dumps(info, sort_keys=True)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=metadata)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    model_id = file_sha256(path)
+    sidecar = {
+        "model_id": model_id,
+        "config": info["config"],
+        "provenance": provenance or {},
+        "has_entropy_tables": tables is not None,
+    }
+    atomic_write_text(path.with_suffix(".json"), json.dumps(sidecar, indent=2, sort_keys=True) + "\n")
+    return model_id
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _read_safetensors_metadata(path: Path) -> dict[str, Any]:
+    """Validate the safetensors framing (8-byte header length, JSON header) without torch."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(8)
+            if len(head) < 8:
+                raise WeightsError(f"{path}: not a safetensors file (too short)")
+            (n,) = struct.unpack("<Q", head)
+            if n < 2 or n > min(size - 8, 100 << 20):
+                raise WeightsError(f"{path}: not a safetensors file (bad header length)")
+            header = f.read(n)
+    except OSError as exc:
+        raise WeightsError(f"{path}: cannot read weights: {exc.strerror}") from None
+    if not header.lstrip().startswith(b"{"):
+        raise WeightsError(f"{path}: not a safetensors file (refusing to load it; pickles are never loaded)")
+    try:
+        meta = json.loads(header).get("__metadata__") or {}
+        info = json.loads(meta.get("imfcodec", "{}"))
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+        raise WeightsError(f"{path}: not a safetensors file (header is not JSON)") from None
+    if not isinstance(info, dict) or info.get("format") != FORMAT:
+        raise WeightsError(f"{path}: safetensors file without an imfcodec model config")
+    return info
+
+
+def load_weights(path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
+    """Load a model saved by `save_weights`; the model is in eval mode on `device`."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{path}: no such weights file")
+    meta = _read_safetensors_metadata(path)
+    config = IMFConfig.from_dict(meta["config"])
+    tensors = load_file(str(path), device="cpu")
+    tables = tensors.pop(TABLES_KEY, None)
+    model = IMF(config)
+    missing, unexpected = model.load_state_dict(tensors, strict=False)
+    if missing or unexpected:
+        raise WeightsError(f"{path}: weights do not match the config (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    model.to(device).eval()
+    return LoadedModel(
+        model=model,
+        tables=None if tables is None else tables.numpy().astype(np.int32),
+        model_id=file_sha256(path),
+        provenance=meta.get("provenance", {}),
+        path=path,
+    )
+
+
+def shipped_models() -> dict[str, Path]:
+    """Name -> path of every model shipped inside the package (old defaults included)."""
+    return {p.stem: p for p in sorted(SHIPPED_DIR.glob("*.safetensors"))}
+
+
+def resolve_model(name_or_path: str | None) -> Path:
+    """A shipped model's name, a path to a .safetensors file, or None for the default."""
+    name = name_or_path or DEFAULT_MODEL
+    shipped = shipped_models()
+    if name in shipped:
+        return shipped[name]
+    path = Path(name)
+    if path.is_file():
+        return path
+    raise WeightsError(f"unknown model {name!r}: not a file, and the shipped models are {sorted(shipped) or 'none'}")
+
+
+def find_model_by_id(model_id: str) -> Path | None:
+    """The shipped model whose id is `model_id`, if this installation has it."""
+    for path in shipped_models().values():
+        sidecar = path.with_suffix(".json")
+        try:
+            recorded = json.loads(sidecar.read_text()).get("model_id")
+        except (OSError, json.JSONDecodeError):
+            recorded = None
+        if recorded == model_id and file_sha256(path) == model_id:
+            return path
+    return None

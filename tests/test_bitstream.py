@@ -1,0 +1,147 @@
+"""bitstream/: varints, the container, and its errors. No torch here."""
+
+from __future__ import annotations
+
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bitstream.container import FOOTER_SIZE, FormatError, GroupRecord, Reader, Writer
+from bitstream.header import pack_header, unpack_header
+from bitstream.varint import VarintError, decode_varint, encode_varint
+
+HEADER = {"model_id": "ab" * 32, "preset": "tiny", "size": 64, "fps_num": 25, "fps_den": 1, "quality": 3}
+
+
+def write_sample(path: Path, groups: int = 3) -> Path:
+    with Writer(path, HEADER) as w:
+        for g in range(groups):
+            w.write_group(GroupRecord(first_frame=g * 5, frame_count=5, keyframe=bytes([g]) * 40, tokens=bytes([g + 1]) * 8))
+        w.write_audio_header({"codec": "opus", "sample_rate": 48000})
+        w.write_audio_packets([(0, 960, b"abc"), (960, 960, b"de")])
+    return path
+
+
+@given(st.integers(min_value=0, max_value=2**63))
+def test_varint_round_trip(value: int) -> None:
+    data = encode_varint(value)
+    assert decode_varint(data + b"\x00", 0) == (value, len(data))
+
+
+def test_varint_rejects_truncation_and_negatives() -> None:
+    with pytest.raises(VarintError):
+        decode_varint(b"\x80\x80", 0)
+    with pytest.raises(VarintError):
+        encode_varint(-1)
+
+
+def test_header_round_trip_is_compact() -> None:
+    packed = pack_header(HEADER)
+    assert unpack_header(packed) == HEADER
+    assert len(packed) < 70  # short wire keys, raw model id
+
+
+def test_container_round_trip(tmp_path: Path) -> None:
+    imf = Reader(write_sample(tmp_path / "a.imf")).read_all()
+    assert imf.header == HEADER
+    assert imf.frame_count == 15
+    assert [g.first_frame for g in imf.groups] == [0, 5, 10]
+    assert imf.groups[1].keyframe == bytes([1]) * 40 and imf.groups[1].tokens == bytes([2]) * 8
+    assert [e.first_frame for e in imf.index] == [0, 5, 10]
+    assert imf.audio_packets == [(0, 960, b"abc"), (960, 960, b"de")]
+    assert not (tmp_path / "a.imf.partial").exists()
+
+
+def test_per_group_overhead_is_a_few_bytes(tmp_path: Path) -> None:
+    one = write_sample(tmp_path / "one.imf", groups=1).stat().st_size
+    many = write_sample(tmp_path / "many.imf", groups=11).stat().st_size
+    payload = 48
+    per_group = (many - one) / 10 - payload
+    assert per_group <= 12 + 4 + 8  # chunk framing, varints, index entry
+
+
+def test_aborted_writer_leaves_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "x.imf"
+    with pytest.raises(RuntimeError):
+        with Writer(out, HEADER) as w:
+            w.write_group(GroupRecord(0, 1, b"k", b""))
+            raise RuntimeError("interrupted")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_output_folder(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="output folder does not exist"):
+        Writer(tmp_path / "nope" / "x.imf", HEADER)
+
+
+def test_not_an_imf_file(tmp_path: Path) -> None:
+    p = tmp_path / "x.imf"
+    p.write_bytes(b"RIFF1234WEBPVP8 ")
+    with pytest.raises(FormatError, match="not an .imf file"):
+        Reader(p)
+
+
+def test_unsupported_major_version(tmp_path: Path) -> None:
+    data = bytearray(write_sample(tmp_path / "a.imf").read_bytes())
+    data[4] = 9
+    (tmp_path / "b.imf").write_bytes(bytes(data))
+    with pytest.raises(FormatError, match="unsupported .imf version 9.0"):
+        Reader(tmp_path / "b.imf")
+
+
+def test_crc_mismatch_names_chunk_and_offset(tmp_path: Path) -> None:
+    path = write_sample(tmp_path / "a.imf")
+    imf = Reader(path).read_all()
+    grup = [c for c in imf.chunks if c.type == "GRUP"][1]
+    data = bytearray(path.read_bytes())
+    data[grup.offset + 8 + 10] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(FormatError, match=rf"CRC mismatch in chunk #2 \(GRUP\) at byte offset {grup.offset}"):
+        Reader(path).read_all()
+
+
+@pytest.mark.parametrize("cut", [7, 30, 100, FOOTER_SIZE])
+def test_truncated_file(tmp_path: Path, cut: int) -> None:
+    path = write_sample(tmp_path / "a.imf")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - cut] if cut == FOOTER_SIZE else data[:cut])
+    with pytest.raises(FormatError, match="truncated"):
+        Reader(path).read_all()
+
+
+def test_unknown_chunks_are_skipped(tmp_path: Path) -> None:
+    path = write_sample(tmp_path / "a.imf")
+    data = path.read_bytes()
+    extra = b"FUTR" + struct.pack("<I", 3) + b"xyz" + struct.pack("<I", zlib.crc32(b"FUTRxyz"))
+    imf = Reader(path).read_all()
+    first_grup = [c for c in imf.chunks if c.type == "GRUP"][0].offset
+    # The footer's index offset moves with the insertion; the reader does not need it.
+    patched = data[:first_grup] + extra + data[first_grup:]
+    path.write_bytes(patched)
+    again = Reader(path).read_all()
+    assert again.frame_count == 15 and len(again.groups) == 3
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(min_value=6, max_value=10_000), st.integers(min_value=1, max_value=255))
+def test_corruption_raises_format_error_only(tmp_path_factory: pytest.TempPathFactory, position: int, flip: int) -> None:
+    folder = tmp_path_factory.mktemp("fuzz")
+    path = write_sample(folder / "a.imf")
+    data = bytearray(path.read_bytes())
+    data[position % len(data)] ^= flip
+    path.write_bytes(bytes(data))
+    try:
+        Reader(path).read_all()
+    except FormatError:
+        pass
+
+
+def test_bitstream_does_not_import_torch() -> None:
+    code = "import sys, bitstream, bitstream.entropy, bitstream.container; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,0 +1,54 @@
+"""bitstream/entropy.py: integer tables, range coding, the rate estimate."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bitstream import entropy
+
+
+def tables(dim: int = 16, scale: float = 1.5) -> np.ndarray:
+    return entropy.build_tables(np.full(dim, scale), 24)
+
+
+def test_frequencies_are_exact_integers() -> None:
+    t = tables()
+    assert t.dtype == np.int32 and t.shape == (16, 50)
+    assert (t.sum(axis=1) == 2**16).all() and (t > 0).all()
+
+
+def test_round_trip_with_escapes() -> None:
+    rng = np.random.default_rng(0)
+    values = np.rint(rng.laplace(0, 1.5, size=(100, 16))).astype(np.int64)
+    values[3, 2], values[50, 0], values[99, 15] = 400, -32768, 32767  # escapes, range ends
+    table = tables()
+    data = entropy.encode(values, table)
+    assert len(data) % 4 == 0
+    np.testing.assert_array_equal(entropy.decode(data, 100, table), values)
+
+
+def test_out_of_range_value_is_refused() -> None:
+    with pytest.raises(ValueError, match="out of range"):
+        entropy.encode(np.array([[40000] + [0] * 15]), tables())
+
+
+def test_bits_within_two_percent_of_estimate() -> None:
+    rng = np.random.default_rng(1)
+    table = tables(32, 2.0)
+    values = np.rint(rng.laplace(0, 2.0, size=(250, 32))).astype(np.int64)
+    coded_bits = 8 * len(entropy.encode(values, table))
+    estimate = entropy.estimate_bits(values, table)
+    assert abs(coded_bits - estimate) / estimate < 0.02
+
+
+def test_different_tables_give_different_streams() -> None:
+    values = np.zeros((4, 16), dtype=np.int64)
+    values[0, 0] = 3
+    assert entropy.encode(values, tables(scale=0.5)) != entropy.encode(values, tables(scale=4.0))
+
+
+def test_kbps() -> None:
+    assert entropy.bits_to_kbps(8000, 25, 25.0) == pytest.approx(8.0)
+    with pytest.raises(ValueError):
+        entropy.bits_to_kbps(1, 0, 25.0)

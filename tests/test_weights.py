@@ -1,0 +1,63 @@
+"""imfcodec/model/weights.py: safetensors round trip, model ids, refusing other files."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from imfcodec.model import IMF, preset
+from imfcodec.model.prior import frozen_tables
+from imfcodec.model.weights import WeightsError, file_sha256, load_weights, resolve_model, save_weights
+
+
+def test_round_trip_is_bit_exact(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = IMF(preset("tiny", size=64)).eval()
+    torch.nn.init.normal_(model.frame_decoder.to_rgb.weight, std=0.01)
+    tables = frozen_tables(np.full((8, 16), 1.0))
+    model_id = save_weights(model, tmp_path / "m.safetensors", tables=tables, provenance={"steps": 3})
+    assert model_id == file_sha256(tmp_path / "m.safetensors")
+    sidecar = json.loads((tmp_path / "m.json").read_text())
+    assert sidecar["model_id"] == model_id and sidecar["config"]["preset"] == "tiny"
+
+    loaded = load_weights(tmp_path / "m.safetensors")
+    assert loaded.model_id == model_id and loaded.provenance == {"steps": 3}
+    np.testing.assert_array_equal(loaded.tables, tables)
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        a = model.decode(model.prepare_reference(x[:1]), model.encode_tokens(x))
+        b = loaded.model.decode(loaded.model.prepare_reference(x[:1]), loaded.model.encode_tokens(x))
+    assert torch.equal(a, b)
+    # Saving the same weights again gives the same id.
+    assert save_weights(loaded.model, tmp_path / "again.safetensors", tables=tables, provenance={"steps": 3}) == model_id
+
+
+def test_refuses_a_pickle(tmp_path: Path) -> None:
+    evil = tmp_path / "model.safetensors"
+    evil.write_bytes(pickle.dumps({"weights": [1, 2, 3]}))
+    with pytest.raises(WeightsError, match="not a safetensors file"):
+        load_weights(evil)
+    pt = tmp_path / "model.pt"
+    torch.save(IMF(preset("tiny", size=64)).state_dict(), pt)
+    with pytest.raises(WeightsError, match="not a safetensors file"):
+        load_weights(pt)
+
+
+def test_refuses_foreign_safetensors(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.zeros(2)}, str(tmp_path / "other.safetensors"))
+    with pytest.raises(WeightsError, match="without an imfcodec model config"):
+        load_weights(tmp_path / "other.safetensors")
+
+
+def test_missing_and_unknown_models(tmp_path: Path) -> None:
+    with pytest.raises(WeightsError, match="no such weights file"):
+        load_weights(tmp_path / "absent.safetensors")
+    with pytest.raises(WeightsError, match="unknown model"):
+        resolve_model("no-such-model")

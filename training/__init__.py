@@ -1,0 +1,1 @@
+"""Training for imfcodec: data, losses, the trainer (AMP, DDP) and export."""

@@ -1,0 +1,54 @@
+"""Checkpoints: weights as safetensors, the rest in a state file read with weights_only=True.
+
+Each checkpoint is a folder `step_NNNNNNN/` written under a temporary name and renamed,
+so a kill mid-write leaves the previous checkpoint intact; only the last K are kept.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+
+def checkpoint_dirs(run_dir: Path) -> list[Path]:
+    root = run_dir / "checkpoints"
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("step_") and not p.name.endswith(".tmp"))
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    dirs = checkpoint_dirs(run_dir)
+    return dirs[-1] if dirs else None
+
+
+def save_checkpoint(run_dir: Path, step: int, modules: dict[str, torch.nn.Module], state: dict[str, Any], keep: int) -> Path:
+    """modules: name -> module whose state_dict goes into weights.safetensors as 'name.key'."""
+    root = run_dir / "checkpoints"
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / f"step_{step:07d}"
+    tmp = root / f"step_{step:07d}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    tensors = {f"{name}.{k}": v.detach().cpu().contiguous() for name, m in modules.items() for k, v in m.state_dict().items()}
+    save_file(tensors, str(tmp / "weights.safetensors"))
+    torch.save(state, tmp / "state.pt")
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    for old in checkpoint_dirs(run_dir)[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def load_checkpoint(path: Path, modules: dict[str, torch.nn.Module]) -> dict[str, Any]:
+    """Load weights into `modules` and return the state dict (optimizer, step, RNG, ...)."""
+    tensors = load_file(str(path / "weights.safetensors"))
+    for name, module in modules.items():
+        prefix = name + "."
+        module.load_state_dict({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})
+    return torch.load(path / "state.pt", weights_only=True)

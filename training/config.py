@@ -1,0 +1,76 @@
+"""Training configuration as a frozen dataclass; named recipes live in training/recipes/."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    preset: str = "small"
+    size: int = 256
+    token_dim: int = 32
+    steps: int = 2000
+    batch_size: int = 8  # per worker
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    warmup_steps: int = 100
+    min_lr_ratio: float = 0.1
+    grad_clip: float = 1.0
+    # Pairs: current frame at distance 0..max_distance from the reference; the distance
+    # grows linearly from curriculum_start to max_distance over curriculum_steps.
+    max_distance: int = 100
+    curriculum_start: int = 8
+    curriculum_steps: int = 1000
+    same_frame_prob: float = 0.1  # reference == current: keeps self-reconstruction exact
+    keyframe_qualities: tuple[int, int] = (2, 7)  # reference degraded by the keyframe codec
+    token_step_range: tuple[float, float] = (0.044, 0.5)  # uniform-noise width, log-uniform
+    # Loss weights.
+    lambda_l1: float = 1.0
+    lambda_perceptual: float = 1.0  # VGG19 pyramid, or MS-SSIM when VGG weights are absent
+    lambda_gan: float = 0.0
+    lambda_rate: float = 0.001  # per bit per token
+    gan_start: int = 1000
+    ada: bool = True
+    ada_target: float = 0.6
+    vgg_weights: str | None = None
+    # Runtime.
+    amp: str = "auto"  # auto | bf16 | fp16 | off
+    seed: int = 0
+    log_every: int = 10
+    val_every: int = 500
+    val_frames: int = 250
+    checkpoint_every: int = 250
+    keep_checkpoints: int = 3
+    image_every: int = 500
+    threads_per_worker: int = 0  # 0: torch's default split of the cores
+    cache_max_frames: int = 600  # per clip
+    logger: str = "none"  # none | tensorboard | wandb
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown training config fields: {sorted(unknown)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
+def load_recipe(name_or_file: str) -> TrainConfig:
+    """A recipe by name (a module in training/recipes) or a JSON file of fields."""
+    path = Path(name_or_file)
+    if path.suffix == ".json" and path.is_file():
+        return TrainConfig.from_dict(json.loads(path.read_text()))
+    try:
+        module = importlib.import_module(f"training.recipes.{name_or_file}")
+    except ModuleNotFoundError:
+        raise ValueError(f"unknown recipe {name_or_file!r}") from None
+    return module.RECIPE

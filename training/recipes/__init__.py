@@ -1,0 +1,1 @@
+"""Named training recipes, one module each, each defining RECIPE: TrainConfig."""

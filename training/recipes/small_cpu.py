@@ -1,0 +1,24 @@
+"""The shipped provisional model: `small` on a 2-core CPU, about an hour.
+
+Rate weight small and GAN off: an hour of CPU is spent on motion, not texture.
+"""
+
+from training.config import TrainConfig
+
+RECIPE = TrainConfig(
+    preset="small",
+    steps=3000,
+    batch_size=4,
+    lr=3e-4,
+    warmup_steps=100,
+    max_distance=100,
+    curriculum_start=4,
+    curriculum_steps=1500,
+    lambda_perceptual=0.5,
+    lambda_gan=0.0,
+    lambda_rate=1e-4,
+    val_every=500,
+    val_frames=120,
+    checkpoint_every=250,
+    image_every=500,
+)

@@ -1,0 +1,25 @@
+"""Entry point of one launched worker: `python -m training.worker RUN_DIR/launch.json`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from .config import TrainConfig
+from .trainer import RunPaths, train
+
+
+def main(argv: list[str]) -> None:
+    job = json.loads(Path(argv[0]).read_text())
+    paths = RunPaths(
+        data=Path(job["data"]),
+        out=Path(job["out"]),
+        val=Path(job["val"]) if job["val"] else None,
+        cache=Path(job["cache"]) if job["cache"] else None,
+    )
+    train(TrainConfig.from_dict(job["config"]), paths, resume=job["resume"])
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
