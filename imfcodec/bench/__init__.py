@@ -1,0 +1,1 @@
+"""Rate–distortion benchmarking under the fixed test conditions (shared EVALUATION.md)."""

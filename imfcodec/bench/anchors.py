@@ -1,0 +1,114 @@
+"""Conventional anchors through PyAV, low delay (no B-frames, one GOP), as EVALUATION.md fixes them."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+# name -> (encoder, options, CRF sweep used by default)
+ANCHORS: dict[str, tuple[str, dict[str, str], tuple[int, ...]]] = {
+    "x264": ("libx264", {"preset": "veryslow", "x264-params": "bframes=0:keyint=infinite:scenecut=0"}, (51, 47, 43, 39, 35, 31, 27)),
+    "x265": (
+        "libx265",
+        {"preset": "medium", "x265-params": "bframes=0:keyint=-1:scenecut=0:info=0:log-level=none"},
+        (51, 47, 43, 39, 35, 31),
+    ),
+    "svtav1": ("libsvtav1", {"preset": "4", "svtav1-params": "keyint=-1"}, (63, 59, 55, 51, 47, 43)),
+}
+# Low-resolution SVT-AV1: (side, frame step) variants, CRF sweep.
+LOWRES_VARIANTS: tuple[tuple[int, int], ...] = ((128, 1), (96, 2))
+LOWRES_CRFS: tuple[int, ...] = (63, 59, 55, 51, 47)
+
+
+@dataclass
+class AnchorResult:
+    codec: str
+    crf: int
+    es_bytes: int  # elementary stream (x264: SEI NAL units subtracted), extradata included
+    file_bytes: int  # the mp4 file
+    frames: np.ndarray  # decoded, (T, 256, 256, 3) uint8
+    encode_fps: float
+    decode_fps: float
+
+
+def sei_bytes(packet: bytes) -> int:
+    """Bytes of H.264 SEI NAL units (type 6) in an Annex-B packet, start codes included."""
+    data = bytes(packet)
+    starts = []
+    i = 0
+    while True:
+        j = data.find(b"\x00\x00\x01", i)
+        if j < 0:
+            break
+        starts.append(j)
+        i = j + 3
+    # A 4-byte start code's leading zero belongs to the NAL unit it starts.
+    begins = [s - 1 if s > 0 and data[s - 1] == 0 else s for s in starts]
+    total = 0
+    for k, s in enumerate(starts):
+        end = begins[k + 1] if k + 1 < len(starts) else len(data)
+        if s + 3 < len(data) and data[s + 3] & 0x1F == 6:
+            total += end - begins[k]
+    return total
+
+
+def _resize(frames: np.ndarray, side: int) -> np.ndarray:
+    return np.stack(
+        [
+            av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")
+            .reformat(width=side, height=side, interpolation="BICUBIC")
+            .to_ndarray()
+            for f in frames
+        ]
+    )
+
+
+def encode_anchor(
+    name: str, reference: np.ndarray, fps: Fraction, crf: int, workdir: Path, side: int | None = None, frame_step: int = 1
+) -> AnchorResult:
+    """Encode `reference` (T, S, S, 3) with anchor `name` at `crf`; decode and, for low-res
+    variants, upscale back to S and repeat frames; returns rates and decoded frames."""
+    base = "svtav1" if name.startswith("svtav1") else name
+    encoder, options, _ = ANCHORS[base]
+    size = reference.shape[1]
+    frames = reference[::frame_step]
+    if side is not None and side != size:
+        frames = _resize(frames, side)
+    rate = fps / frame_step
+    label = name if side is None else f"{name}-{side}-{'full' if frame_step == 1 else 'half'}"
+    path = workdir / f"{label}-crf{crf}.mp4"
+    es = sei = 0
+    t0 = time.time()
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(encoder, rate=rate)
+        stream.width = stream.height = frames.shape[1]
+        stream.pix_fmt = "yuv420p"
+        stream.options = {**options, "crf": str(crf)}
+        stream.codec_context.thread_count = 0
+        for i, f in enumerate(frames):
+            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")
+            vf.pts = i
+            for p in stream.encode(vf):
+                es += p.size
+                sei += sei_bytes(bytes(p)) if base == "x264" else 0
+                out.mux(p)
+        for p in stream.encode(None):
+            es += p.size
+            sei += sei_bytes(bytes(p)) if base == "x264" else 0
+            out.mux(p)
+        es += len(stream.codec_context.extradata or b"")
+    encode_fps = len(frames) / (time.time() - t0)
+    t0 = time.time()
+    with av.open(str(path)) as c:
+        decoded = np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
+    decode_fps = len(decoded) / (time.time() - t0)
+    if decoded.shape[1] != size:
+        decoded = _resize(decoded, size)
+    if frame_step > 1:
+        decoded = np.repeat(decoded, frame_step, axis=0)[: len(reference)]
+    return AnchorResult(label, crf, es - sei, path.stat().st_size, decoded, encode_fps, decode_fps)

@@ -1,0 +1,60 @@
+"""Distortion and rate helpers: PSNR-RGB, PSNR-YUV (6Y+U+V)/8 on BT.709 4:2:0, MS-SSIM, kbps."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+# BT.709 limited range, as float (measurement only; the codec uses color.py's fixed point).
+_KR, _KB = 0.2126, 0.0722
+
+
+def psnr(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
+    """PSNR in dB between two arrays; identical inputs give 100 dB."""
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return 100.0 if mse == 0 else 10 * np.log10(peak**2 / mse)
+
+
+def psnr_rgb_per_frame(ref: np.ndarray, test: np.ndarray) -> np.ndarray:
+    """(T, H, W, 3) uint8 pairs -> (T,) dB, 8-bit RGB, peak 255."""
+    return np.array([psnr(r, t) for r, t in zip(ref, test)])
+
+
+def rgb_to_yuv420_float(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(H, W, 3) uint8 -> Y (H, W), U and V (H/2, W/2) on the 8-bit limited-range scale."""
+    c = rgb.astype(np.float64) / 255.0
+    y = _KR * c[..., 0] + (1 - _KR - _KB) * c[..., 1] + _KB * c[..., 2]
+    u = (c[..., 2] - y) / (2 * (1 - _KB))
+    v = (c[..., 0] - y) / (2 * (1 - _KR))
+    h, w = y.shape
+
+    def sub(x: np.ndarray) -> np.ndarray:
+        return x[: h // 2 * 2, : w // 2 * 2].reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
+
+    return 16 + 219 * y, 128 + 224 * sub(u), 128 + 224 * sub(v)
+
+
+def psnr_yuv_per_frame(ref: np.ndarray, test: np.ndarray) -> np.ndarray:
+    """(6·PSNR_Y + PSNR_U + PSNR_V) / 8 per frame, dB."""
+    out = []
+    for r, t in zip(ref, test):
+        (ry, ru, rv), (ty, tu, tv) = rgb_to_yuv420_float(r), rgb_to_yuv420_float(t)
+        out.append((6 * psnr(ry, ty) + psnr(ru, tu) + psnr(rv, tv)) / 8)
+    return np.array(out)
+
+
+def ms_ssim_per_frame(ref: np.ndarray, test: np.ndarray, batch: int = 16) -> np.ndarray:
+    """MS-SSIM on RGB, data range 255, per frame (frames of at least 161 px)."""
+    from pytorch_msssim import ms_ssim
+
+    out = []
+    for i in range(0, len(ref), batch):
+        r = torch.from_numpy(np.ascontiguousarray(ref[i : i + batch])).permute(0, 3, 1, 2).double()
+        t = torch.from_numpy(np.ascontiguousarray(test[i : i + batch])).permute(0, 3, 1, 2).double()
+        out.append(ms_ssim(r, t, data_range=255.0, size_average=False).numpy())
+    return np.concatenate(out)
+
+
+def kbps(nbytes: int, frames: int, fps: float) -> float:
+    """8 × bytes / (frames / fps) / 1000."""
+    return 8.0 * nbytes / (frames / fps) / 1000.0

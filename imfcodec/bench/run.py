@@ -1,0 +1,197 @@
+"""`imfcodec bench`: imfcodec operating points and the anchors on the same reference clips."""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ..codec.decoder import iter_decoded_frames, read_imf
+from ..codec.encoder import EncodeOptions, encode_video
+from ..model.weights import load_weights, resolve_model
+from .anchors import ANCHORS, LOWRES_CRFS, LOWRES_VARIANTS, encode_anchor
+from .metrics import kbps, ms_ssim_per_frame, psnr_rgb_per_frame, psnr_yuv_per_frame
+from .reference import prepare_reference
+from .summary import bd_psnr, bd_rate, curves, plot
+
+POINT_KEYS = {"quality": int, "refresh_psnr": float, "max_keyframe_interval": int}
+
+
+def parse_points(spec: str) -> list[dict[str, Any]]:
+    """'quality=2,refresh_psnr=24;quality=4' -> [{'quality': 2, 'refresh_psnr': 24.0}, {'quality': 4}]."""
+    points = []
+    for part in filter(None, (p.strip() for p in spec.split(";"))):
+        point: dict[str, Any] = {}
+        for item in part.split(","):
+            key, _, value = item.partition("=")
+            key = key.strip()
+            if key not in POINT_KEYS:
+                raise ValueError(f"--points: unknown key {key!r} (use {', '.join(POINT_KEYS)})")
+            point[key] = POINT_KEYS[key](value)
+        points.append(point)
+    if not points:
+        raise ValueError("--points is empty")
+    return points
+
+
+def measure(reference: np.ndarray, decoded: np.ndarray) -> dict[str, float]:
+    """Mean per-frame metrics of decoded (T, S, S, 3) against the reference."""
+    if decoded.shape != reference.shape:
+        raise ValueError(f"decoded {decoded.shape} vs reference {reference.shape}")
+    out = {
+        "psnr_rgb": float(psnr_rgb_per_frame(reference, decoded).mean()),
+        "psnr_yuv": float(psnr_yuv_per_frame(reference, decoded).mean()),
+    }
+    out["ms_ssim"] = float(ms_ssim_per_frame(reference, decoded).mean()) if reference.shape[1] > 160 else float("nan")
+    return out
+
+
+def run_bench(
+    videos: list[Path],
+    model: str | None,
+    points: str,
+    anchors: list[str],
+    frames: int,
+    size: int,
+    out: Path,
+    device: str = "cpu",
+    quiet: bool = False,
+    console: Console | None = None,
+) -> list[dict[str, Any]]:
+    console = console or Console(stderr=True)
+    parsed = parse_points(points)
+    for a in anchors:
+        if a not in ANCHORS and a != "svtav1-lowres":
+            raise ValueError(f"unknown anchor {a!r}; known: {', '.join([*ANCHORS, 'svtav1-lowres'])}")
+    out.mkdir(parents=True, exist_ok=True)
+    work = out / "work"
+    work.mkdir(exist_ok=True)
+    loaded = load_weights(resolve_model(model), device)
+    if loaded.model.config.size != size:
+        raise ValueError(f"--size {size}: the model codes {loaded.model.config.size}² frames")
+    jobs: list[tuple[str, Any]] = [("imfcodec", p) for p in parsed]
+    for a in anchors:
+        if a == "svtav1-lowres":
+            jobs += [("svtav1-lowres", (side, step, crf)) for side, step in LOWRES_VARIANTS for crf in LOWRES_CRFS]
+        else:
+            jobs += [(a, crf) for crf in ANCHORS[a][2]]
+    records: list[dict[str, Any]] = []
+    with Progress(
+        TextColumn("bench {task.fields[what]}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, disable=quiet
+    ) as bar:
+        task = bar.add_task("bench", total=len(jobs) * len(videos), what="")
+        for video in videos:
+            reference, fps, ref_file = prepare_reference(video, frames, size, out / "references")
+            n = len(reference)
+            for kind, arg in jobs:
+                bar.update(task, what=f"{video.stem} {kind} {arg}")
+                if kind == "imfcodec":
+                    imf_path = work / f"{video.stem}-{'-'.join(f'{k}{v}' for k, v in arg.items())}.imf"
+                    t0 = time.time()
+                    summary = encode_video(ref_file, imf_path, loaded, EncodeOptions(audio=False, **arg))
+                    enc_fps = n / (time.time() - t0)
+                    t0 = time.time()
+                    decoded = np.stack(list(iter_decoded_frames(read_imf(imf_path), loaded)))
+                    dec_fps = n / (time.time() - t0)
+                    nbytes = imf_path.stat().st_size
+                    rec = {
+                        "codec": "imfcodec",
+                        "point": arg,
+                        "kbps": kbps(nbytes, n, float(fps)),
+                        "file_kbps": kbps(nbytes, n, float(fps)),
+                        "bytes": nbytes,
+                        "keyframes": summary.keyframes,
+                        "encode_fps": enc_fps,
+                        "decode_fps": dec_fps,
+                    }
+                else:
+                    if kind == "svtav1-lowres":
+                        side, step, crf = arg
+                        res = encode_anchor("svtav1", reference, fps, crf, work, side=side, frame_step=step)
+                        codec_name = res.codec
+                    else:
+                        res = encode_anchor(kind, reference, fps, arg, work)
+                        codec_name = kind
+                    decoded = res.frames
+                    rec = {
+                        "codec": codec_name,
+                        "point": {"crf": res.crf},
+                        "kbps": kbps(res.es_bytes, n, float(fps)),
+                        "file_kbps": kbps(res.file_bytes, n, float(fps)),
+                        "bytes": res.es_bytes,
+                        "encode_fps": res.encode_fps,
+                        "decode_fps": res.decode_fps,
+                    }
+                rec.update({"clip": video.stem, "frames": n, "fps": float(fps), **measure(reference, decoded)})
+                records.append(rec)
+                bar.advance(task)
+    write_outputs(records, out)
+    if not quiet:
+        print_summary(records, console)
+    return records
+
+
+def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """BD-rate / BD-PSNR of imfcodec vs each anchor on the mean curve, and lowest rates."""
+    mean = curves(records).get("mean", {})
+    result: dict[str, Any] = {"bd": {}, "lowest": {}}
+    if "imfcodec" in mean:
+        for codec, curve in mean.items():
+            if codec != "imfcodec":
+                result["bd"][codec] = {"bd_rate_percent": bd_rate(curve, mean["imfcodec"]), "bd_psnr_db": bd_psnr(curve, mean["imfcodec"])}
+    for codec, (r, d) in mean.items():
+        i = int(np.argmin(r))
+        result["lowest"][codec] = {"kbps": r[i], "psnr_rgb": d[i]}
+    return result
+
+
+def write_outputs(records: list[dict[str, Any]], out: Path) -> None:
+    (out / "results.json").write_text(json.dumps({"records": records, "summary": summarize(records)}, indent=2))
+    keys = [
+        "clip",
+        "codec",
+        "point",
+        "kbps",
+        "file_kbps",
+        "bytes",
+        "psnr_rgb",
+        "psnr_yuv",
+        "ms_ssim",
+        "encode_fps",
+        "decode_fps",
+        "frames",
+        "fps",
+    ]
+    with open(out / "results.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=keys, extrasaction="ignore")
+        w.writeheader()
+        for r in records:
+            w.writerow({**r, "point": json.dumps(r["point"])})
+    plot(records, out / "rd.png")
+    if any(np.isfinite(r["ms_ssim"]) for r in records):
+        plot(records, out / "rd_msssim.png", metric="ms_ssim", label="MS-SSIM")
+
+
+def print_summary(records: list[dict[str, Any]], console: Console) -> None:
+    s = summarize(records)
+    table = Table(title="imfcodec vs anchors (mean over clips)")
+    for col in ("anchor", "BD-rate (%)", "BD-PSNR (dB)", "lowest kbps", "PSNR there (dB)"):
+        table.add_column(col)
+    for codec, low in s["lowest"].items():
+        bd = s["bd"].get(codec, {})
+        fmt = lambda v, p: "no overlap" if v is None else f"{v:{p}}"  # noqa: E731
+        table.add_row(
+            codec,
+            fmt(bd.get("bd_rate_percent"), "+.1f") if bd else "-",
+            fmt(bd.get("bd_psnr_db"), "+.2f") if bd else "-",
+            f"{low['kbps']:.2f}",
+            f"{low['psnr_rgb']:.2f}",
+        )
+    console.print(table)

@@ -1,0 +1,111 @@
+"""Summaries of RD curves: BD-rate / BD-PSNR over the overlapping range, lowest rates, plots."""
+
+from __future__ import annotations
+
+import warnings
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def overlap(rates_a: list[float], rates_b: list[float]) -> tuple[float, float] | None:
+    """The rate interval both curves cover, or None."""
+    lo, hi = max(min(rates_a), min(rates_b)), min(max(rates_a), max(rates_b))
+    return (lo, hi) if lo < hi else None
+
+
+def bd_rate(anchor: tuple[list[float], list[float]], test: tuple[list[float], list[float]]) -> float | None:
+    """Bjøntegaard delta rate (%) of `test` vs `anchor`, (kbps, dB) pairs, pchip, over the
+    PSNR range both curves cover; None when they do not overlap or have under 4 points."""
+    import bjontegaard as bd
+
+    if len(anchor[0]) < 4 or len(test[0]) < 4:
+        return None
+    if min(max(anchor[1]), max(test[1])) <= max(min(anchor[1]), min(test[1])):
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(bd.bd_rate(*_sorted(anchor), *_sorted(test), method="pchip", require_matching_points=False, min_overlap=0))
+
+
+def bd_psnr(anchor: tuple[list[float], list[float]], test: tuple[list[float], list[float]]) -> float | None:
+    """Bjøntegaard delta PSNR (dB) over the rate range both curves cover."""
+    import bjontegaard as bd
+
+    if len(anchor[0]) < 4 or len(test[0]) < 4 or overlap(anchor[0], test[0]) is None:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(bd.bd_psnr(*_sorted(anchor), *_sorted(test), method="pchip", require_matching_points=False, min_overlap=0))
+
+
+def _sorted(curve: tuple[list[float], list[float]]) -> tuple[np.ndarray, np.ndarray]:
+    """Sort by rate and keep the convex-ish monotone part (pchip needs increasing PSNR)."""
+    r, d = np.asarray(curve[0], float), np.asarray(curve[1], float)
+    order = np.argsort(r)
+    r, d = r[order], d[order]
+    keep = [0]
+    for i in range(1, len(r)):
+        if d[i] > d[keep[-1]] and r[i] > r[keep[-1]]:
+            keep.append(i)
+    return r[keep], d[keep]
+
+
+def curves(records: list[dict[str, Any]], metric: str = "psnr_rgb") -> dict[str, dict[str, tuple[list[float], list[float]]]]:
+    """{clip: {codec: (kbps list, metric list)}} plus a 'mean' clip averaged per point index."""
+    out: dict[str, dict[str, tuple[list[float], list[float]]]] = defaultdict(dict)
+    for r in records:
+        rates, values = out[r["clip"]].setdefault(r["codec"], ([], []))
+        rates.append(r["kbps"])
+        values.append(r[metric])
+    by_codec: dict[str, list[tuple[list[float], list[float]]]] = defaultdict(list)
+    for clip in list(out):
+        for codec, curve in out[clip].items():
+            by_codec[codec].append(curve)
+    for codec, cs in by_codec.items():
+        n = min(len(c[0]) for c in cs)
+        if len(cs) == len(out):
+            out["mean"][codec] = (
+                [float(np.mean([c[0][i] for c in cs])) for i in range(n)],
+                [float(np.mean([c[1][i] for c in cs])) for i in range(n)],
+            )
+    return dict(out)
+
+
+def plot(records: list[dict[str, Any]], path: Path, metric: str = "psnr_rgb", label: str = "PSNR-RGB (dB)") -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    data = curves(records, metric)
+    clips = [c for c in data if c != "mean"] + (["mean"] if "mean" in data else [])
+    cols = min(4, len(clips))
+    rows = (len(clips) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.2 * rows), squeeze=False)
+    for ax, clip in zip(axes.flat, clips):
+        for codec, (r, d) in sorted(data[clip].items()):
+            order = np.argsort(r)
+            style = "-" if codec == "imfcodec" else "--"
+            ax.plot(
+                np.asarray(r)[order],
+                np.asarray(d)[order],
+                style,
+                marker="o",
+                markersize=3,
+                label=codec,
+                linewidth=1.8 if codec == "imfcodec" else 1,
+            )
+        ax.set_xscale("log")
+        ax.set_title(clip, fontsize=9)
+        ax.set_xlabel("kbps")
+        ax.set_ylabel(label)
+        ax.grid(True, which="both", alpha=0.3)
+    for ax in list(axes.flat)[len(clips) :]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)

@@ -1,0 +1,76 @@
+"""imfcodec/bench: helpers against hand-computed values, BD-rate on a textbook case, a whole tiny run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from imfcodec.bench.anchors import sei_bytes
+from imfcodec.bench.metrics import kbps, psnr, psnr_rgb_per_frame, psnr_yuv_per_frame
+from imfcodec.bench.run import parse_points, run_bench
+from imfcodec.bench.summary import bd_psnr, bd_rate
+from tests.conftest import synthetic_frames, write_clip
+
+
+def test_psnr_by_hand() -> None:
+    a = np.zeros((1, 4, 4, 3), np.uint8)
+    b = a.copy()
+    b[0, 0, 0, 0] = 16  # one error of 16 over 48 values: MSE = 256 / 48
+    assert psnr(a, b) == pytest.approx(10 * np.log10(255**2 / (256 / 48)))
+    assert psnr_rgb_per_frame(a, a)[0] == 100.0
+    gray = np.full((1, 8, 8, 3), 100, np.uint8)
+    assert psnr_yuv_per_frame(gray, gray)[0] == 100.0
+
+
+def test_kbps_by_hand() -> None:
+    assert kbps(1000, 250, 25.0) == pytest.approx(0.8)  # 8000 bits over 10 s
+
+
+def test_bd_rate_textbook_case() -> None:
+    rates = [100.0, 200.0, 400.0, 800.0]
+    dist = [30.0, 33.0, 36.0, 39.0]
+    half = [r / 2 for r in rates]  # the same quality at half the rate: -50 %
+    assert bd_rate((rates, dist), (half, dist)) == pytest.approx(-50.0, abs=1e-6)
+    assert bd_rate((rates, dist), ([r * 1.25 for r in rates], dist)) == pytest.approx(25.0, abs=1e-6)
+    # 1 dB better everywhere over the common rate range.
+    assert bd_psnr((rates, dist), (rates, [d + 1 for d in dist])) == pytest.approx(1.0, abs=1e-6)
+    assert bd_rate((rates, dist), (rates, [d + 20 for d in dist])) is None  # no overlap
+
+
+def test_sei_bytes() -> None:
+    sei = b"\x00\x00\x00\x01\x06" + b"x" * 20
+    slice_ = b"\x00\x00\x00\x01\x65" + b"y" * 30
+    assert sei_bytes(sei + slice_) == len(sei)
+    assert sei_bytes(slice_) == 0
+
+
+def test_parse_points() -> None:
+    assert parse_points("quality=2,refresh_psnr=24;quality=5") == [{"quality": 2, "refresh_psnr": 24.0}, {"quality": 5}]
+    with pytest.raises(ValueError):
+        parse_points("speed=3")
+
+
+def test_whole_bench_tiny(tmp_path: Path, tiny_model_path: Path) -> None:
+    clip = write_clip(tmp_path / "c.mp4", synthetic_frames(10, 80, 64))
+    records = run_bench(
+        [clip],
+        model=str(tiny_model_path),
+        points="quality=2;quality=6",
+        anchors=["x264"],
+        frames=8,
+        size=64,
+        out=tmp_path / "out",
+        quiet=True,
+    )
+    codecs = {r["codec"] for r in records}
+    assert codecs == {"imfcodec", "x264"}
+    assert all(r["frames"] == 8 and r["kbps"] > 0 and np.isfinite(r["psnr_rgb"]) for r in records)
+    x264 = sorted((r for r in records if r["codec"] == "x264"), key=lambda r: r["kbps"])
+    assert x264[0]["psnr_rgb"] <= x264[-1]["psnr_rgb"]
+    assert all(r["file_kbps"] > r["kbps"] for r in x264)  # the mp4 wrapper costs bytes
+    saved = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert len(saved["records"]) == len(records)
+    assert (tmp_path / "out" / "results.csv").is_file() and (tmp_path / "out" / "rd.png").is_file()
