@@ -59,14 +59,20 @@ def test_small_parameter_count() -> None:
 
 
 @pytest.mark.parametrize("token_dim", [16, 32, 64, 128])
-def test_token_dims(token_dim: int) -> None:
-    model = IMF(preset("tiny", size=64, token_dim=token_dim)).eval()
+def test_token_dims_and_normalisation(token_dim: int) -> None:
+    model = IMF(preset("tiny", size=64, token_dim=token_dim)).train()
     with torch.no_grad():
-        t = model.encode_tokens(smooth_images(2, 64))
-    assert t.shape == (2, token_dim)
-    # Normalised: zero mean, unit variance over d_m, whatever the weights.
-    assert torch.allclose(t.mean(dim=1), torch.zeros(2), atol=1e-5)
-    assert torch.allclose(t.var(dim=1, unbiased=False), torch.ones(2), atol=1e-3)
+        t = model.encode_tokens(smooth_images(8, 64))
+    assert t.shape == (8, token_dim)
+    # Training: every entry has zero mean and unit spread over the batch, whatever the
+    # weights, so the token can neither shrink nor be the same for every frame.
+    assert torch.allclose(t.mean(dim=0), torch.zeros(token_dim), atol=1e-4)
+    assert torch.allclose(t.var(dim=0, unbiased=False), torch.ones(token_dim), atol=5e-2)
+    # Inference: fixed running statistics, so a frame's token does not depend on its batch.
+    model.eval()
+    with torch.no_grad():
+        x = smooth_images(4, 64)
+        torch.testing.assert_close(model.encode_tokens(x)[:1], model.encode_tokens(x[:1]))
 
 
 def test_untrained_small_returns_its_reference() -> None:

@@ -30,6 +30,10 @@ class TrainConfig:
     same_frame_prob: float = 0.1  # reference == current: keeps self-reconstruction exact
     keyframe_qualities: tuple[int, int] = (2, 7)  # reference degraded by the keyframe codec
     token_step_range: tuple[float, float] = (0.044, 0.5)  # uniform-noise width, log-uniform
+    # The widest noise grows from the narrowest to the widest over these steps, and the rate
+    # term starts at rate_start: motion must be found before it is taxed.
+    token_noise_warmup_steps: int = 0
+    rate_start: int = 0
     # Loss weights.
     lambda_l1: float = 1.0
     lambda_perceptual: float = 1.0  # VGG19 pyramid, or MS-SSIM when VGG weights are absent

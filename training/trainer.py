@@ -139,6 +139,7 @@ def train(cfg: TrainConfig, paths: RunPaths, resume: bool = False, stop_after: i
     if is_main:
         (paths.out / "config.json").write_text(cfg.to_json())
     progress = _Progress(cfg.steps, start_step, enabled=is_main)
+    sink = ExternalLogger(cfg.logger, paths.out, cfg) if is_main else None
     last: dict[str, Any] = {}
     t_last, samples = time.time(), 0
     for step in range(start_step, cfg.steps):
@@ -148,6 +149,8 @@ def train(cfg: TrainConfig, paths: RunPaths, resume: bool = False, stop_after: i
         ref, cur = sample_pairs(cache, step, rank, cfg.batch_size, max_d, cfg.same_frame_prob, cfg.seed)
         ref, cur = ref.to(device), cur.to(device)
         lo, hi = (math.log(v) for v in cfg.token_step_range)
+        if cfg.token_noise_warmup_steps:
+            hi = lo + (hi - lo) * min(1.0, step / cfg.token_noise_warmup_steps)
         token_step = torch.exp(lo + (hi - lo) * torch.rand(ref.shape[0], 1, device=device))
         gan_on = disc is not None and step >= cfg.gan_start
 
@@ -158,7 +161,8 @@ def train(cfg: TrainConfig, paths: RunPaths, resume: bool = False, stop_after: i
             perc = perceptual(recon, cur)
             g_adv = hinge_g_loss(disc_ddp(ada(recon) if ada else recon)) if gan_on else recon.new_zeros(())
         rate = out["bits"].mean() / cfg.token_dim  # bits per token entry
-        loss = cfg.lambda_l1 * l1 + cfg.lambda_perceptual * perc + cfg.lambda_gan * g_adv + cfg.lambda_rate * rate * cfg.token_dim
+        lambda_rate = cfg.lambda_rate if step >= cfg.rate_start else 0.0
+        loss = cfg.lambda_l1 * l1 + cfg.lambda_perceptual * perc + cfg.lambda_gan * g_adv + lambda_rate * rate * cfg.token_dim
         opt_g.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.unscale_(opt_g)
@@ -204,9 +208,12 @@ def train(cfg: TrainConfig, paths: RunPaths, resume: bool = False, stop_after: i
             with open(metrics_file, "a") as f:
                 f.write(json.dumps(last) + "\n")
             progress.update(done, last)
+            if sink:
+                sink.log(done, last)
         if is_main and cfg.image_every and done % cfg.image_every == 0:
             _save_grid(paths.out / "images" / f"step_{done:07d}.png", ref, cur, recon.detach())
         if cfg.checkpoint_every and (done % cfg.checkpoint_every == 0 or done == cfg.steps or done == stop_after):
+            _sync_buffers(gen, world)
             rng = [torch.get_rng_state()]
             if world > 1:
                 gathered: list[Any] = [None] * world
@@ -228,6 +235,8 @@ def train(cfg: TrainConfig, paths: RunPaths, resume: bool = False, stop_after: i
             val = {"step": done, **{f"val_{k}": v for k, v in evaluate_clips(model, val_clips).items()}}
             with open(paths.out / "validation.jsonl", "a") as f:
                 f.write(json.dumps(val) + "\n")
+            if sink:
+                sink.log(done, val)
             progress.note(
                 f"step {done}: val PSNR {val['val_psnr']:.2f} dB (freeze {val['val_psnr_freeze']:.2f}), "
                 f"self {val['val_psnr_self']:.1f} dB, own-token gain {val['val_psnr_gain_own_token']:+.2f} dB"
@@ -235,11 +244,22 @@ def train(cfg: TrainConfig, paths: RunPaths, resume: bool = False, stop_after: i
         if stop_after is not None and done >= stop_after:
             break
     progress.close()
+    if sink:
+        sink.close()
+    _sync_buffers(gen, world)
     # Each rank records a digest of its weights: DDP keeps them identical, and this shows it.
     (paths.out / f"weights-rank{rank}.sha256").write_text(weights_digest(gen) + "\n")
     if world > 1:
         dist.destroy_process_group()
     return last
+
+
+def _sync_buffers(module: nn.Module, world: int) -> None:
+    """Give every rank rank 0's buffers (ET's running token statistics), as DDP does
+    before each forward; after the last step they would otherwise differ per rank."""
+    if world > 1:
+        for buffer in module.buffers():
+            dist.broadcast(buffer, 0)
 
 
 def weights_digest(module: nn.Module) -> str:
@@ -250,6 +270,47 @@ def weights_digest(module: nn.Module) -> str:
         h.update(name.encode())
         h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
+
+
+class ExternalLogger:
+    """Optional TensorBoard or Weights & Biases logging (offline unless a wandb key is set).
+    A missing package is a warning, not a failure: metrics.jsonl is always written."""
+
+    def __init__(self, kind: str, out: Path, cfg: TrainConfig) -> None:
+        self.writer: Any = None
+        self.kind = kind
+        if kind == "none":
+            return
+        import warnings
+
+        try:
+            if kind == "tensorboard":
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.writer = SummaryWriter(str(out / "tensorboard"))
+            elif kind == "wandb":
+                import wandb  # type: ignore[import-not-found]
+
+                mode = "online" if os.environ.get("WANDB_API_KEY") else "offline"
+                self.writer = wandb.init(project="imfcodec", dir=str(out), mode=mode, config=json.loads(cfg.to_json()))
+            else:
+                raise ValueError(f"unknown logger {kind!r} (none, tensorboard, wandb)")
+        except ImportError:
+            warnings.warn(f"--logger {kind}: package not installed; logging to metrics.jsonl only", stacklevel=2)
+
+    def log(self, step: int, values: dict[str, Any]) -> None:
+        numbers = {k: v for k, v in values.items() if isinstance(v, (int, float)) and k != "step"}
+        if self.writer is None:
+            return
+        if self.kind == "tensorboard":
+            for k, v in numbers.items():
+                self.writer.add_scalar(k, v, step)
+        else:
+            self.writer.log(numbers, step=step)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            (self.writer.close if self.kind == "tensorboard" else self.writer.finish)()
 
 
 class _Progress:

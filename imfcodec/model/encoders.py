@@ -33,10 +33,12 @@ class DenseFeatureEncoder(nn.Module):
 class LatentTokenEncoder(nn.Module):
     """ET: an image to one d_m-dimensional token. (B, 3, S, S) -> (B, d_m).
 
-    The token leaves ET normalised to zero mean and unit variance over its d_m entries.
-    Its scale is therefore fixed: the quantiser's step means the same thing throughout
-    training, and the model cannot hide the token from the quantisation noise by
-    shrinking it (the collapse seen in early probes).
+    Each token entry leaves ET normalised over the data (batch statistics in training,
+    their running averages at inference; no learned scale). Its spread across frames is
+    therefore fixed at 1: the quantiser's step means the same thing throughout training,
+    and the model can neither shrink the token under the quantisation noise nor make it
+    the same for every frame (the collapse seen in early probes, where a per-token
+    normalisation still let every frame map to one constant token).
     """
 
     def __init__(self, config: IMFConfig) -> None:
@@ -47,8 +49,9 @@ class LatentTokenEncoder(nn.Module):
             layers.append(ResBlock(cin, cout, stride=2))
         self.trunk = nn.Sequential(*layers)
         self.head = nn.Sequential(nn.Linear(chans[-1], chans[-1]), nn.LeakyReLU(0.2), nn.Linear(chans[-1], config.token_dim))
+        self.norm = nn.BatchNorm1d(config.token_dim, eps=1e-8, affine=False, momentum=0.02)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         h = self.trunk(image * 2 - 1)
         h = F.adaptive_avg_pool2d(h, 1).flatten(1)
-        return F.layer_norm(self.head(h), (self.head[-1].out_features,))
+        return self.norm(self.head(h))

@@ -94,10 +94,10 @@ class IMF(nn.Module):
         return self.token_encoder(frames)
 
     # -- decoder side -------------------------------------------------------
-    def prepare_reference(self, keyframe: torch.Tensor) -> ReferenceState:
-        """(R, 3, S, S) decoded keyframe -> its ReferenceState."""
+    def prepare_reference(self, keyframe: torch.Tensor, token: torch.Tensor | None = None) -> ReferenceState:
+        """(R, 3, S, S) decoded keyframe -> its ReferenceState (`token`: its ET token, if known)."""
         features = self.feature_encoder(keyframe)
-        token = self.token_encoder(keyframe)
+        token = self.token_encoder(keyframe) if token is None else token
         motion = self.token_decoder(token)
         keys = {s: self.alignment[str(s)].keys(motion[s]) for s in self.config.attention_scales}
         values = {s: self.alignment[str(s)].values(features[s]) for s in self.config.attention_scales}
@@ -133,8 +133,9 @@ class IMF(nn.Module):
         stands in for rounding the token, so training sees what the codec will do.
         Returns recon (B, 3, S, S), token (B, d_m) noisy current token, ref_token (B, d_m).
         """
-        state = self.prepare_reference(reference)
-        token = self.encode_tokens(current)
+        # One ET call for both, so that both are normalised with the same batch statistics.
+        ref_token, token = self.encode_tokens(torch.cat([reference, current])).chunk(2)
+        state = self.prepare_reference(reference, ref_token)
         if isinstance(token_noise, torch.Tensor) or token_noise > 0:
             token = token + (torch.rand_like(token) - 0.5) * token_noise
         return {"recon": self.decode(state, token), "token": token, "ref_token": state.token}
