@@ -40,6 +40,7 @@ class ReferenceState:
     keys: dict[int, torch.Tensor]
     values: dict[int, torch.Tensor]
     positions: torch.Tensor | None = None  # (R, N, 2): the reference attending to itself
+    motion: torch.Tensor | None = None  # (R, Cm, h, w): its motion features at the identity scale
 
     def broadcast(self, batch: int) -> ReferenceState:
         """View a single reference as a batch of `batch` (no copy)."""
@@ -58,6 +59,7 @@ class ReferenceState:
             keys={s: ex(k) for s, k in self.keys.items()},
             values={s: ex(v) for s, v in self.values.items()},
             positions=None if self.positions is None else ex(self.positions),
+            motion=None if self.motion is None else ex(self.motion),
         )
 
 
@@ -101,11 +103,12 @@ class IMF(nn.Module):
         motion = self.token_decoder(token)
         keys = {s: self.alignment[str(s)].keys(motion[s]) for s in self.config.attention_scales}
         values = {s: self.alignment[str(s)].values(features[s]) for s in self.config.attention_scales}
-        positions = None
+        positions = identity_motion = None
         if self.config.identity_path:
             s = self.config.finest_attention_scale
             positions = self.alignment[str(s)].source_positions(keys[s], keys[s])
-        return ReferenceState(keyframe, token, features, keys, values, positions)
+            identity_motion = motion[s]
+        return ReferenceState(keyframe, token, features, keys, values, positions, identity_motion)
 
     def decode(self, reference: ReferenceState, tokens: torch.Tensor) -> torch.Tensor:
         """Frames for `tokens` (B, d_m) against one reference (or one per row). -> (B, 3, S, S), unclamped."""
@@ -114,7 +117,7 @@ class IMF(nn.Module):
         features = list(ref.features)
         flow = None
         for s in self.config.attention_scales:
-            aligned, f = self.alignment[str(s)](motion[s], ref.keys[s], ref.values[s], ref.positions)
+            aligned, f = self.alignment[str(s)](motion[s], ref.keys[s], ref.values[s], ref.positions, ref.motion)
             features[s] = aligned
             flow = f if f is not None else flow
         base = None

@@ -87,6 +87,12 @@ class ImplicitMotionAlignment(nn.Module):
         self.carry_positions = carry_positions
         dim = config.feature_channels[scale]
         self.blocks = nn.ModuleList([TransformerBlock(dim, config.heads, config.ffn_mult) for _ in range(config.transformer_blocks[scale])])
+        self.flow_head: nn.Module | None = None
+        if carry_positions:
+            cm = config.motion_channels[scale]
+            last = nn.Conv2d(cm, 2, 3, 1, 1, bias=False)
+            nn.init.zeros_(last.weight)
+            self.flow_head = nn.Sequential(nn.Conv2d(cm, cm, 3, 1, 1, bias=False), nn.LeakyReLU(0.2), last)
         self.register_buffer("positions", fourier_positions(self.side), persistent=False)
         self.register_buffer("grid", grid_coordinates(self.side), persistent=False)
 
@@ -115,6 +121,7 @@ class ImplicitMotionAlignment(nn.Module):
         ref_keys: torch.Tensor,
         ref_values: torch.Tensor,
         ref_positions: torch.Tensor | None = None,
+        ref_motion: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Returns aligned features (B, C, h, w) and, with carry_positions, the flow
         (B, 2, h, w) in grid_sample units: the current frame's expected source positions
@@ -124,10 +131,11 @@ class ImplicitMotionAlignment(nn.Module):
         out = attention(q, ref_keys, ref_values, scale=self.log_temperature.exp()).squeeze(1)  # (B, N, Cv)
         flow = None
         if self.carry_positions:
-            if ref_positions is None:
-                raise ValueError("the identity scale needs the reference's own source positions")
+            if ref_positions is None or ref_motion is None or self.flow_head is None:
+                raise ValueError("the identity scale needs the reference's own source positions and motion features")
             out, source = out[..., :-2], out[..., -2:]
             flow = (source - ref_positions).transpose(1, 2).reshape(b, 2, self.side, self.side)
+            flow = flow + self.flow_head(current_motion - ref_motion)
         for block in self.blocks:
             out = block(out)
         return out.transpose(1, 2).reshape(b, -1, self.side, self.side), flow
