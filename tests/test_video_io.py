@@ -1,0 +1,60 @@
+"""imfcodec/codec/video_io.py: inputs of odd sizes and formats, crop modes, writers."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from imfcodec.codec.video_io import VideoInputError, VideoWriter, crop_box, iter_frames, probe, to_square
+from tests.conftest import synthetic_frames
+
+
+def write_raw(path: Path, frames: np.ndarray, pix_fmt: str, codec: str = "ffv1", rate: Fraction = Fraction(30000, 1001)) -> Path:
+    with av.open(str(path), "w") as c:
+        s = c.add_stream(codec, rate=rate)
+        s.width, s.height, s.pix_fmt = frames.shape[2], frames.shape[1], pix_fmt
+        for i, f in enumerate(frames):
+            vf = av.VideoFrame.from_ndarray(f, format="rgb24").reformat(format=pix_fmt)
+            vf.pts = i
+            for p in s.encode(vf):
+                c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+    return path
+
+
+@pytest.mark.parametrize("pix_fmt", ["yuv444p10le", "yuv422p", "gray", "bgr0"])
+def test_odd_sizes_and_formats(tmp_path: Path, pix_fmt: str) -> None:
+    frames = synthetic_frames(4, 97, 65)
+    path = write_raw(tmp_path / "odd.mkv", frames, pix_fmt)
+    info = probe(path)
+    assert (info.width, info.height) == (97, 65) and info.fps == Fraction(30000, 1001)
+    out = list(iter_frames(path, size=64))
+    assert len(out) == 4 and out[0].shape == (64, 64, 3) and out[0].dtype == np.uint8
+
+
+def test_crop_modes() -> None:
+    frame = np.zeros((60, 100, 3), np.uint8)
+    frame[:, 20:80] = 200  # the centred 60×60 square is bright
+    assert crop_box(100, 60) == (20, 0, 60, 60)
+    assert to_square(frame, 60, "center").min() == 200
+    padded = to_square(frame, 100, "pad")
+    assert padded.shape == (100, 100, 3) and padded[0, 50].max() == 0 and padded[50, 50].min() == 200
+    with pytest.raises(ValueError):
+        to_square(frame, 64, "stretch")
+
+
+def test_max_frames_and_errors(tmp_path: Path) -> None:
+    path = write_raw(tmp_path / "a.mkv", synthetic_frames(6, 64, 64), "bgr0")
+    assert len(list(iter_frames(path, max_frames=3))) == 3
+    with pytest.raises(VideoInputError, match="is a folder"):
+        probe(tmp_path)
+
+
+def test_writer_rejects_unknown_extension(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unsupported output extension"):
+        VideoWriter(tmp_path / "x.gif", Fraction(25), 64, 64)
