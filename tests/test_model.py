@@ -73,7 +73,7 @@ def test_token_dims_and_normalisation(token_dim: int) -> None:
     model.eval()
     with torch.no_grad():
         x = smooth_images(4, 64)
-        torch.testing.assert_close(model.encode_tokens(x)[:1], model.encode_tokens(x[:1]))
+        torch.testing.assert_close(model.encode_tokens(x)[:1], model.encode_tokens(x[:1]), rtol=1e-3, atol=1e-4)
 
 
 def test_untrained_small_returns_its_reference() -> None:

@@ -96,3 +96,17 @@ def test_missing_vgg_falls_back_with_warning() -> None:
     assert isinstance(loss, StructuralLoss)
     with pytest.raises(FileNotFoundError):
         perceptual_loss("/nonexistent/vgg19.safetensors")
+
+
+def test_train_command_line(tmp_path: Path, data_dir: Path, cache_dir: Path) -> None:
+    from typer.testing import CliRunner
+
+    from imfcodec.cli import app
+
+    run = tmp_path / "cli-run"
+    args = ["train", "--data", str(data_dir), "--config", "tiny_test", "--steps", "1", "--out", str(run), "--cache", str(cache_dir)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert metrics(run)[-1]["step"] == 1
+    result = CliRunner().invoke(app, ["train", "--data", str(tmp_path / "missing"), "--config", "tiny_test", "--out", str(run)])
+    assert result.exit_code == 1 and "no such data folder" in result.output

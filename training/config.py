@@ -22,6 +22,7 @@ class TrainConfig:
     warmup_steps: int = 100
     min_lr_ratio: float = 0.1
     grad_clip: float = 1.0
+    spike_factor: float = 5.0  # skip an update whose loss exceeds this × its running average
     # Pairs: current frame at distance 0..max_distance from the reference; the distance
     # grows linearly from curriculum_start to max_distance over curriculum_steps.
     max_distance: int = 100

@@ -24,7 +24,7 @@ from .data import build_frame_cache, open_frame_cache
 from .evaluate import BUCKETS, evaluate_clips, to_float
 from .trainer import Generator, build_model
 
-TABLE_FRAMES_PER_CLIP = 200
+TABLE_FRAMES_PER_CLIP = 120
 
 
 @torch.no_grad()

@@ -142,6 +142,8 @@ def train(cfg: TrainConfig, paths: RunPaths, resume: bool = False, stop_after: i
     sink = ExternalLogger(cfg.logger, paths.out, cfg) if is_main else None
     last: dict[str, Any] = {}
     t_last, samples = time.time(), 0
+    loss_ema: float | None = None
+    skipped = 0
     for step in range(start_step, cfg.steps):
         for group in opt_g.param_groups:
             group["lr"] = cfg.lr * lr_factor(step, cfg)
@@ -167,6 +169,18 @@ def train(cfg: TrainConfig, paths: RunPaths, resume: bool = False, stop_after: i
         scaler.scale(loss).backward()
         scaler.unscale_(opt_g)
         grad_norm = torch.nn.utils.clip_grad_norm_(gen.parameters(), cfg.grad_clip)
+        # Spike guard: skip the update when the (all-ranks mean) loss is not finite or far
+        # above its running average; every rank sees the same value, so all skip together.
+        shared = loss.detach().float().clone()
+        if world > 1:
+            dist.all_reduce(shared)
+            shared /= world
+        spike = not torch.isfinite(shared) or (loss_ema is not None and float(shared) > cfg.spike_factor * loss_ema)
+        if spike:
+            skipped += 1
+            opt_g.zero_grad(set_to_none=True)
+        else:
+            loss_ema = float(shared) if loss_ema is None else 0.98 * loss_ema + 0.02 * float(shared)
         scaler.step(opt_g)
 
         d_loss = torch.zeros(())
@@ -203,6 +217,7 @@ def train(cfg: TrainConfig, paths: RunPaths, resume: bool = False, stop_after: i
                 "max_distance": max_d,
                 "samples_per_s": samples / max(now - t_last, 1e-9),
                 "world_size": world,
+                "skipped_steps": skipped,
             }
             t_last, samples = now, 0
             with open(metrics_file, "a") as f:

@@ -33,12 +33,11 @@ class DenseFeatureEncoder(nn.Module):
 class LatentTokenEncoder(nn.Module):
     """ET: an image to one d_m-dimensional token. (B, 3, S, S) -> (B, d_m).
 
-    Each token entry leaves ET normalised over the data (batch statistics in training,
-    their running averages at inference; no learned scale). Its spread across frames is
-    therefore fixed at 1: the quantiser's step means the same thing throughout training,
-    and the model can neither shrink the token under the quantisation noise nor make it
-    the same for every frame (the collapse seen in early probes, where a per-token
-    normalisation still let every frame map to one constant token).
+    Each token entry leaves ET normalised over the data by TokenNorm. Its spread across
+    frames is therefore held at 1: the quantiser's step means the same thing throughout
+    training, and the model can neither shrink the token under the quantisation noise nor
+    make it the same for every frame (the collapse seen in early probes, where a
+    per-token normalisation still let every frame map to one constant token).
     """
 
     def __init__(self, config: IMFConfig) -> None:
@@ -49,9 +48,41 @@ class LatentTokenEncoder(nn.Module):
             layers.append(ResBlock(cin, cout, stride=2))
         self.trunk = nn.Sequential(*layers)
         self.head = nn.Sequential(nn.Linear(chans[-1], chans[-1]), nn.LeakyReLU(0.2), nn.Linear(chans[-1], config.token_dim))
-        self.norm = nn.BatchNorm1d(config.token_dim, eps=1e-8, affine=False, momentum=0.02)
+        self.norm = TokenNorm(config.token_dim)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         h = self.trunk(image * 2 - 1)
         h = F.adaptive_avg_pool2d(h, 1).flatten(1)
         return self.norm(self.head(h))
+
+
+class TokenNorm(nn.Module):
+    """Per-entry standardisation by running statistics, in training and at inference alike.
+
+    Unlike batch normalisation, a training batch is normalised with the running mean and
+    variance (updated from it, without gradient), so a batch of near-identical frames
+    cannot blow the token up, training and inference see the same function, and a frame's
+    token never depends on its batch. The first training batch initialises the statistics,
+    so the token starts at unit spread however small the untrained encoder's outputs are.
+    (B, D) -> (B, D).
+    """
+
+    def __init__(self, dim: int, momentum: float = 0.02, eps: float = 1e-10) -> None:
+        super().__init__()
+        self.momentum, self.eps = momentum, eps
+        self.register_buffer("running_mean", torch.zeros(dim))
+        self.register_buffer("running_var", torch.ones(dim))
+        self.register_buffer("initialized", torch.zeros((), dtype=torch.bool))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and x.shape[0] > 1:
+            with torch.no_grad():
+                mean, var = x.float().mean(dim=0), x.float().var(dim=0, unbiased=False)
+                if not bool(self.initialized):
+                    self.running_mean.copy_(mean)
+                    self.running_var.copy_(var)
+                    self.initialized.fill_(True)
+                else:
+                    self.running_mean.lerp_(mean, self.momentum)
+                    self.running_var.lerp_(var, self.momentum)
+        return (x - self.running_mean) * torch.rsqrt(self.running_var + self.eps)

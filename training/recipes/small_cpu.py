@@ -7,9 +7,9 @@ from training.config import TrainConfig
 
 RECIPE = TrainConfig(
     preset="small",
-    steps=3000,
+    steps=2800,
     batch_size=4,
-    lr=3e-4,
+    lr=2e-4,
     warmup_steps=100,
     max_distance=100,
     curriculum_start=4,
