@@ -12,17 +12,17 @@ import numpy as np
 
 # name -> (encoder, options, CRF sweep used by default)
 ANCHORS: dict[str, tuple[str, dict[str, str], tuple[int, ...]]] = {
-    "x264": ("libx264", {"preset": "veryslow", "x264-params": "bframes=0:keyint=infinite:scenecut=0"}, (51, 47, 43, 39, 35, 31, 27)),
+    "x264": ("libx264", {"preset": "veryslow", "x264-params": "bframes=0:keyint=infinite:scenecut=0"}, (51, 45, 39, 33, 27)),
     "x265": (
         "libx265",
         {"preset": "medium", "x265-params": "bframes=0:keyint=-1:scenecut=0:info=0:log-level=none"},
-        (51, 47, 43, 39, 35, 31),
+        (51, 45, 39, 33, 28),
     ),
-    "svtav1": ("libsvtav1", {"preset": "4", "svtav1-params": "keyint=-1"}, (63, 59, 55, 51, 47, 43)),
+    "svtav1": ("libsvtav1", {"preset": "4", "svtav1-params": "keyint=-1"}, (63, 57, 51, 45, 39)),
 }
 # Low-resolution SVT-AV1: (side, frame step) variants, CRF sweep.
 LOWRES_VARIANTS: tuple[tuple[int, int], ...] = ((128, 1), (96, 2))
-LOWRES_CRFS: tuple[int, ...] = (63, 59, 55, 51, 47)
+LOWRES_CRFS: tuple[int, ...] = (63, 57, 51, 45)
 
 
 @dataclass
