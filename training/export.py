@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from imfcodec.codec.tokens import quantize_tokens
+from imfcodec.frames import frames_to_tensor
 from imfcodec.model import count_parameters
 from imfcodec.model.prior import QUALITY_STEPS, fit_scales, frozen_tables
 from imfcodec.model.weights import save_weights
@@ -21,7 +22,7 @@ from imfcodec.model.weights import save_weights
 from .checkpoint import latest_checkpoint, load_checkpoint
 from .config import TrainConfig
 from .data import build_frame_cache, open_frame_cache
-from .evaluate import BUCKETS, evaluate_clips, to_float
+from .evaluate import BUCKETS, evaluate_clips
 from .trainer import Generator, build_model
 
 TABLE_FRAMES_PER_CLIP = 120
@@ -30,7 +31,7 @@ TABLE_FRAMES_PER_CLIP = 120
 @torch.no_grad()
 def clip_tokens(model: torch.nn.Module, frames: np.ndarray, batch: int = 32) -> np.ndarray:
     """(T, S, S, 3) uint8 -> (T, D) float64 tokens."""
-    return torch.cat([model.encode_tokens(to_float(frames[i : i + batch])) for i in range(0, len(frames), batch)]).double().numpy()
+    return torch.cat([model.encode_tokens(frames_to_tensor(frames[i : i + batch])) for i in range(0, len(frames), batch)]).double().numpy()
 
 
 def fit_tables(model: torch.nn.Module, clips: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

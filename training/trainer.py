@@ -20,13 +20,14 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
+from imfcodec.frames import tensor_to_frames
 from imfcodec.model import IMF, preset
 from imfcodec.model.prior import TokenPrior
 
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .data import build_frame_cache, curriculum_distance, load_validation_clips, open_frame_cache, sample_pairs
-from .evaluate import evaluate_clips, to_uint8
+from .evaluate import evaluate_clips
 from .losses import AdaptiveAugment, PatchDiscriminator, hinge_d_loss, hinge_g_loss, perceptual_loss
 
 
@@ -368,6 +369,6 @@ def _save_grid(path: Path, ref: torch.Tensor, cur: torch.Tensor, recon: torch.Te
     from imfcodec.codec.video_io import write_png
 
     rows = [torch.cat([ref[i], cur[i], recon[i].float()], dim=2) for i in range(min(4, ref.shape[0]))]
-    grid = to_uint8(torch.cat(rows, dim=1)[None])[0]
+    grid = tensor_to_frames(torch.cat(rows, dim=1)[None])[0]
     path.parent.mkdir(parents=True, exist_ok=True)
     write_png(path, np.ascontiguousarray(grid))

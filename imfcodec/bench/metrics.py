@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..frames import psnr_per_frame
+
 # BT.709 limited range, as float (measurement only; the codec uses color.py's fixed point).
 _KR, _KB = 0.2126, 0.0722
 
@@ -17,7 +19,7 @@ def psnr(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
 
 def psnr_rgb_per_frame(ref: np.ndarray, test: np.ndarray) -> np.ndarray:
     """(T, H, W, 3) uint8 pairs -> (T,) dB, 8-bit RGB, peak 255."""
-    return np.array([psnr(r, t) for r, t in zip(ref, test)])
+    return psnr_per_frame(ref, test)
 
 
 def rgb_to_yuv420_float(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

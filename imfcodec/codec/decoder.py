@@ -13,6 +13,7 @@ import torch
 from bitstream import entropy
 from bitstream.container import ImfFile, Reader
 
+from ..frames import frames_to_tensor, tensor_to_frames
 from ..model.weights import LoadedModel
 from .keyframes import get_codec
 from .tokens import dequantize_tokens
@@ -60,7 +61,7 @@ def iter_decoded_frames(imf: ImfFile, loaded: LoadedModel, options: DecodeOption
             continue  # the index lets us skip groups without decoding them
         key = codec.decode(group.keyframe)
         with torch.no_grad():
-            state = model.prepare_reference(torch.from_numpy(key[None]).to(device).permute(0, 3, 1, 2).float() / 255.0)
+            state = model.prepare_reference(frames_to_tensor(key[None], device))
         rows = (
             entropy.decode(group.tokens, group.frame_count - 1, table) if group.frame_count > 1 else np.zeros((0, table.shape[0]), np.int64)
         )
@@ -75,7 +76,7 @@ def iter_decoded_frames(imf: ImfFile, loaded: LoadedModel, options: DecodeOption
             rows_sel = tokens[b - group.first_frame - 1 : min(hi, b + options.batch_size) - group.first_frame - 1]
             with torch.no_grad():
                 out = model.decode(state, torch.from_numpy(rows_sel).float().to(device))
-            yield from (out.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+            yield from tensor_to_frames(out)
 
 
 def decode_file(

@@ -21,6 +21,7 @@ import torch
 from bitstream import entropy
 from bitstream.container import GroupRecord, Writer
 
+from ..frames import frames_to_tensor, psnr_per_frame, tensor_to_frames
 from ..model.prior import QUALITY_STEPS, quality_step
 from ..model.weights import LoadedModel
 from .keyframes import DEFAULT_KEYFRAME_CODEC, get_codec
@@ -58,22 +59,9 @@ class EncodeSummary:
     seconds: float = 0.0
 
     @property
-    def mean_psnr(self) -> float:
+    def meanpsnr_per_frame(self) -> float:
         """Mean PSNR-RGB (dB) of the in-loop reconstruction against the resized source."""
         return self.psnr_sum / max(1, self.frames)
-
-
-def _psnr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    mse = ((a.astype(np.float32) - b.astype(np.float32)) ** 2).reshape(len(a), -1).mean(axis=1)
-    return np.where(mse > 0, 10 * np.log10(255.0**2 / np.maximum(mse, 1e-10)), 100.0)
-
-
-def _to_tensor(frames: np.ndarray, device: torch.device) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(frames)).to(device).permute(0, 3, 1, 2).float() / 255.0
-
-
-def _to_uint8(x: torch.Tensor) -> np.ndarray:
-    return (x.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
 class _Group:
@@ -156,10 +144,10 @@ def encode_video(
             payload = codec.encode(frame, options.quality)
             decoded = codec.decode(payload)
             with torch.no_grad():
-                state = model.prepare_reference(_to_tensor(decoded[None], device))
+                state = model.prepare_reference(frames_to_tensor(decoded[None], device))
             summary.keyframes += 1
             summary.keyframe_positions.append(index)
-            summary.psnr_sum += float(_psnr(decoded[None], frame[None])[0])
+            summary.psnr_sum += float(psnr_per_frame(decoded[None], frame[None])[0])
             return _Group(index, payload, decoded, state, state.token[0].double().cpu().numpy())
 
         def finish_group(g: _Group) -> None:
@@ -170,11 +158,11 @@ def encode_video(
         index = 0
         for batch in _batches(iter_frames(source, size=size, crop=options.crop, max_frames=options.max_frames), options.batch_size):
             with torch.no_grad():
-                tokens = model.encode_tokens(_to_tensor(batch, device)).double().cpu().numpy()
+                tokens = model.encode_tokens(frames_to_tensor(batch, device)).double().cpu().numpy()
             pos = 0
             while pos < len(batch):
                 frame = batch[pos]
-                cut = prev_source is not None and _psnr(prev_source[None], frame[None])[0] < SCENE_CUT_PSNR
+                cut = prev_source is not None and psnr_per_frame(prev_source[None], frame[None])[0] < SCENE_CUT_PSNR
                 if group is None or cut or group.frame_count >= options.max_keyframe_interval:
                     if group is not None:
                         finish_group(group)
@@ -187,9 +175,9 @@ def encode_video(
                 span = batch[pos : pos + room]
                 q, decoded_tokens = quantize_tokens(tokens[pos : pos + len(span)], group.last_token, step)
                 with torch.no_grad():
-                    recon = _to_uint8(model.decode(group.state, torch.from_numpy(decoded_tokens).float().to(device)))
-                psnr = _psnr(recon, span)
-                consecutive = _psnr(np.concatenate([prev_source[None], span[:-1]]), span)
+                    recon = tensor_to_frames(model.decode(group.state, torch.from_numpy(decoded_tokens).float().to(device)))
+                psnr = psnr_per_frame(recon, span)
+                consecutive = psnr_per_frame(np.concatenate([prev_source[None], span[:-1]]), span)
                 bad = (consecutive < SCENE_CUT_PSNR) | (psnr < options.refresh_psnr if options.refresh_psnr is not None else False)
                 accept = int(np.argmax(bad)) if bad.any() else len(span)
                 group.residuals.extend(q[:accept])

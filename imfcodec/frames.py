@@ -1,0 +1,22 @@
+"""Frames between NumPy and torch, and PSNR: the one place these conversions live."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def frames_to_tensor(frames: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+    """(B, H, W, 3) uint8 -> (B, 3, H, W) float32 in [0, 1] on `device` (always a copy)."""
+    return torch.from_numpy(np.array(frames, copy=True)).to(device).permute(0, 3, 1, 2).float() / 255.0
+
+
+def tensor_to_frames(x: torch.Tensor) -> np.ndarray:
+    """(B, 3, H, W) float in [0, 1] -> (B, H, W, 3) uint8, clamped and rounded."""
+    return (x.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def psnr_per_frame(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """PSNR-RGB in dB per frame of uint8 (T, H, W, 3) pairs, peak 255; identical frames give 100."""
+    mse = ((a.astype(np.float64) - b.astype(np.float64)) ** 2).reshape(len(a), -1).mean(axis=1)
+    return np.where(mse > 0, 10 * np.log10(255.0**2 / np.maximum(mse, 1e-12)), 100.0)
