@@ -136,8 +136,10 @@ class IMF(nn.Module):
         stands in for rounding the token, so training sees what the codec will do.
         Returns recon (B, 3, S, S), token (B, d_m) noisy current token, ref_token (B, d_m).
         """
-        # One ET call for both, so that both are normalised with the same batch statistics.
-        ref_token, token = self.encode_tokens(torch.cat([reference, current])).chunk(2)
+        raw_ref, raw_cur = self.token_encoder.raw(torch.cat([reference, current])).chunk(2)
+        if self.training:
+            self.token_encoder.norm.update(raw_ref, raw_cur)
+        ref_token, token = self.token_encoder.norm(raw_ref), self.token_encoder.norm(raw_cur)
         state = self.prepare_reference(reference, ref_token)
         if isinstance(token_noise, torch.Tensor) or token_noise > 0:
             token = token + (torch.rand_like(token) - 0.5) * token_noise
