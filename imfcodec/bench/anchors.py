@@ -18,7 +18,8 @@ ANCHORS: dict[str, tuple[str, dict[str, str], tuple[int, ...]]] = {
         {"preset": "medium", "x265-params": "bframes=0:keyint=-1:scenecut=0:info=0:log-level=none"},
         (51, 45, 39, 33, 28),
     ),
-    "svtav1": ("libsvtav1", {"preset": "4", "svtav1-params": "keyint=-1"}, (63, 57, 51, 45, 39)),
+    # pred-struct=1: low delay, as for the other anchors (SVT-AV1's default is random access).
+    "svtav1": ("libsvtav1", {"preset": "4", "svtav1-params": "keyint=-1:pred-struct=1"}, (63, 57, 51, 45, 39)),
 }
 # Low-resolution SVT-AV1: (side, frame step) variants, CRF sweep.
 LOWRES_VARIANTS: tuple[tuple[int, int], ...] = ((128, 1), (96, 2))

@@ -23,37 +23,41 @@ def psnr_rgb_per_frame(ref: np.ndarray, test: np.ndarray) -> np.ndarray:
 
 
 def rgb_to_yuv420_float(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(H, W, 3) uint8 -> Y (H, W), U and V (H/2, W/2) on the 8-bit limited-range scale."""
-    c = rgb.astype(np.float64) / 255.0
+    """(..., H, W, 3) uint8 -> Y (..., H, W), U and V (..., H/2, W/2) on the 8-bit limited-range scale."""
+    c = rgb.astype(np.float32) / 255.0
     y = _KR * c[..., 0] + (1 - _KR - _KB) * c[..., 1] + _KB * c[..., 2]
     u = (c[..., 2] - y) / (2 * (1 - _KB))
     v = (c[..., 0] - y) / (2 * (1 - _KR))
-    h, w = y.shape
+    h, w = y.shape[-2:]
 
     def sub(x: np.ndarray) -> np.ndarray:
-        return x[: h // 2 * 2, : w // 2 * 2].reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
+        x = x[..., : h // 2 * 2, : w // 2 * 2]
+        return x.reshape(*x.shape[:-2], h // 2, 2, w // 2, 2).mean(axis=(-3, -1))
 
     return 16 + 219 * y, 128 + 224 * sub(u), 128 + 224 * sub(v)
 
 
+def _plane_psnr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    mse = ((a.astype(np.float64) - b) ** 2).reshape(len(a), -1).mean(axis=1)
+    return np.where(mse > 0, 10 * np.log10(255.0**2 / np.maximum(mse, 1e-12)), 100.0)
+
+
 def psnr_yuv_per_frame(ref: np.ndarray, test: np.ndarray) -> np.ndarray:
-    """(6·PSNR_Y + PSNR_U + PSNR_V) / 8 per frame, dB."""
-    out = []
-    for r, t in zip(ref, test):
-        (ry, ru, rv), (ty, tu, tv) = rgb_to_yuv420_float(r), rgb_to_yuv420_float(t)
-        out.append((6 * psnr(ry, ty) + psnr(ru, tu) + psnr(rv, tv)) / 8)
-    return np.array(out)
+    """(6·PSNR_Y + PSNR_U + PSNR_V) / 8 per frame of (T, H, W, 3) uint8 pairs, dB."""
+    (ry, ru, rv), (ty, tu, tv) = rgb_to_yuv420_float(ref), rgb_to_yuv420_float(test)
+    return (6 * _plane_psnr(ry, ty) + _plane_psnr(ru, tu) + _plane_psnr(rv, tv)) / 8
 
 
-def ms_ssim_per_frame(ref: np.ndarray, test: np.ndarray, batch: int = 16) -> np.ndarray:
+def ms_ssim_per_frame(ref: np.ndarray, test: np.ndarray, batch: int = 25) -> np.ndarray:
     """MS-SSIM on RGB, data range 255, per frame (frames of at least 161 px)."""
     from pytorch_msssim import ms_ssim
 
     out = []
-    for i in range(0, len(ref), batch):
-        r = torch.from_numpy(np.ascontiguousarray(ref[i : i + batch])).permute(0, 3, 1, 2).double()
-        t = torch.from_numpy(np.ascontiguousarray(test[i : i + batch])).permute(0, 3, 1, 2).double()
-        out.append(ms_ssim(r, t, data_range=255.0, size_average=False).numpy())
+    with torch.no_grad():
+        for i in range(0, len(ref), batch):
+            r = torch.from_numpy(np.ascontiguousarray(ref[i : i + batch])).permute(0, 3, 1, 2).float()
+            t = torch.from_numpy(np.ascontiguousarray(test[i : i + batch])).permute(0, 3, 1, 2).float()
+            out.append(ms_ssim(r, t, data_range=255.0, size_average=False).numpy())
     return np.concatenate(out)
 
 
