@@ -5,8 +5,9 @@
 For each cached reference (BENCH_OUT_DIR/references/*.mkv, lossless) and each anchor
 point recorded in BENCH_OUT_DIR/results.json, the same settings are run through the
 ffmpeg binary given (not PyAV): the elementary stream is written raw (H.264 with its SEI
-units removed by the filter_units bitstream filter, HEVC, AV1 OBUs), and PSNR-RGB per
-frame comes from ffmpeg's psnr filter on rgb24. Prints both measurements side by side.
+units removed by the filter_units bitstream filter, HEVC Annex B; AV1 in IVF, whose
+32-byte file and 12-byte frame headers are subtracted), and PSNR-RGB per
+frame comes from ffmpeg's psnr filter on rgb24 (ffmpeg's own YUV-to-RGB conversion). Prints both measurements side by side.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ SETTINGS = {
         "h264",
     ),
     "x265": (["-c:v", "libx265", "-preset", "medium", "-x265-params", "bframes=0:keyint=-1:scenecut=0:info=0:log-level=none"], "hevc"),
-    "svtav1": (["-c:v", "libsvtav1", "-preset", "4", "-svtav1-params", "keyint=-1"], "obu"),
+    "svtav1": (["-c:v", "libsvtav1", "-preset", "4", "-svtav1-params", "keyint=-1:pred-struct=1"], "ivf"),
 }
 
 
@@ -65,7 +66,10 @@ def run(ffmpeg: str, reference: Path, codec: str, crf: int, work: Path) -> tuple
     )
     mse = [float(part.split(":")[1]) for line in stats.read_text().splitlines() for part in line.split() if part.startswith("mse_avg:")]
     psnr = [100.0 if m == 0 else 10 * np.log10(255**2 / m) for m in mse]
-    return stream.stat().st_size, float(np.mean(psnr))
+    size = stream.stat().st_size
+    if fmt == "ivf":  # container bytes, not stream bytes: 32-byte file header, 12 per frame
+        size -= 32 + 12 * len(mse)
+    return size, float(np.mean(psnr))
 
 
 def main(ffmpeg: str, out: Path, clips: list[str]) -> None:
