@@ -40,17 +40,18 @@ def evaluate_clip(model: IMF, frames: np.ndarray, quality: int = 4, batch: int =
     p_model = psnr_per_frame(rec, target)
     p_freeze = psnr_per_frame(np.broadcast_to(key, target.shape), target)
     p_keytoken = psnr_per_frame(rec_key, target)
-    self_rec = tensor_to_frames(
-        model.decode(
-            model.prepare_reference(frames_to_tensor(frames[:1]).to(device)), model.encode_tokens(frames_to_tensor(frames[:1]).to(device))
-        )
-    )
+    # The keyframe rebuilt from itself (reference = it, token = its own): from the clean
+    # frame, and from the decoded keyframe the codec really uses as reference.
+    clean = frames_to_tensor(frames[:1], device)
+    self_rec = tensor_to_frames(model.decode(model.prepare_reference(clean), model.encode_tokens(clean)))
+    self_rec_decoded = tensor_to_frames(model.decode(state, state.token))
     out: dict[str, float] = {
         "psnr": float(p_model.mean()),
         "ssim": _ssim(rec, target),
         "psnr_freeze": float(p_freeze.mean()),
         "psnr_gain_own_token": float((p_model - p_keytoken).mean()),
         "psnr_self": float(psnr_per_frame(self_rec, frames[:1])[0]),
+        "psnr_self_decoded_keyframe": float(psnr_per_frame(self_rec_decoded, key[None])[0]),
         "token_spread": float(tokens.std(dim=0).mean()),
         "residual_zero_fraction": float((q == 0).mean()),
         "residual_entropy_bits": _entropy_bits(q),
