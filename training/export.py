@@ -118,10 +118,13 @@ def model_card(model: torch.nn.Module, cfg: TrainConfig, provenance: dict, model
                 lines.append(f"| {lo}–{hi} | {dev[f'psnr_{lo}_{hi}']:.2f} | {dev[f'psnr_freeze_{lo}_{hi}']:.2f} |")
         lines += [
             "",
-            f"- Keyframe rebuilt from itself: {dev.get('psnr_self', float('nan')):.2f} dB",
+            f"- Keyframe rebuilt from itself: {dev.get('psnr_self', float('nan')):.2f} dB from the clean frame, "
+            f"{dev.get('psnr_self_decoded_keyframe', float('nan')):.2f} dB from the decoded keyframe (the codec's reference)",
             f"- PSNR gain of each frame's own token over the keyframe's token: {dev.get('psnr_gain_own_token', float('nan')):+.2f} dB",
             f"- Token spread within clips: {dev.get('token_spread', float('nan')):.3f}; "
-            f"zero residuals: {100 * dev.get('residual_zero_fraction', float('nan')):.1f} %",
+            f"zero residuals: {100 * dev.get('residual_zero_fraction', float('nan')):.1f} %; "
+            f"empirical entropy of the residuals: {dev.get('residual_entropy_bits', float('nan')):.1f} bits per token",
+            f"- MS-SSIM: {dev.get('ssim', float('nan')):.4f} (model), PSNR-RGB over all frames after the keyframe",
         ]
     else:
         lines.append("Not evaluated at export (no --val given).")
