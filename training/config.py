@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+from imfcodec.model.config import JsonConfig
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(JsonConfig):
     preset: str = "small"
     size: int = 256
     token_dim: int = 32
@@ -56,17 +56,6 @@ class TrainConfig:
     threads_per_worker: int = 0  # 0: torch's default split of the cores
     cache_max_frames: int = 600  # per clip
     logger: str = "none"  # none | tensorboard | wandb
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown training config fields: {sorted(unknown)}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
 def load_recipe(name_or_file: str) -> TrainConfig:

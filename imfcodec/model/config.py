@@ -9,13 +9,31 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 NUM_SCALES = 4
 
+C = TypeVar("C", bound="JsonConfig")
+
+
+class JsonConfig:
+    """JSON round trip for frozen config dataclasses (lists come back as tuples; unknown
+    fields are an error, so a typo in a config file does not pass silently)."""
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls: type[C], data: dict[str, Any]) -> C:
+        known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} fields: {sorted(unknown)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
 
 @dataclass(frozen=True)
-class IMFConfig:
+class IMFConfig(JsonConfig):
     """Everything needed to build an IMF model; stored as JSON beside its weights."""
 
     preset: str
@@ -60,18 +78,6 @@ class IMFConfig:
     def resolution(self, scale: int) -> int:
         """Side length in pixels of the feature grid at `scale`."""
         return self.size // (4 * 2**scale)
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> IMFConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown model config fields: {sorted(unknown)}")
-        kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
-        return cls(**kwargs)
 
 
 PRESETS: dict[str, IMFConfig] = {
