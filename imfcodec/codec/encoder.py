@@ -39,7 +39,7 @@ class EncodeError(Exception):
 class EncodeOptions:
     quality: int = 4  # 1..8: token step and keyframe quality
     max_keyframe_interval: int = 250
-    refresh_psnr: float | None = 28.0  # dB; None: never refresh on quality
+    refresh_psnr: float | None = 22.0  # dB; None: never refresh on quality
     crop: str = "center"  # center | pad
     audio: bool = True
     audio_bitrate_kbps: int = 16
