@@ -87,7 +87,7 @@ def encode(
     quality: int = typer.Option(4, min=1, max=8, help="1 (smallest) .. 8 (best): token step and keyframe quality."),
     max_keyframe_interval: int = typer.Option(250, min=1, help="Longest keyframe group, frames."),
     refresh_psnr: float = typer.Option(
-        28.0, help="Start a new keyframe when a reconstructed frame falls below this PSNR (dB); 0 disables."
+        22.0, help="Start a new keyframe when a reconstructed frame falls below this PSNR (dB); 0 disables."
     ),
     size: Optional[int] = typer.Option(None, help="Frame side; must match the model (256 for the shipped models)."),
     crop: str = typer.Option("center", help="center: largest centred square; pad: letterbox to a square."),
