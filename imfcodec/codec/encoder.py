@@ -59,7 +59,7 @@ class EncodeSummary:
     seconds: float = 0.0
 
     @property
-    def meanpsnr_per_frame(self) -> float:
+    def mean_psnr(self) -> float:
         """Mean PSNR-RGB (dB) of the in-loop reconstruction against the resized source."""
         return self.psnr_sum / max(1, self.frames)
 
