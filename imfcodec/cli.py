@@ -84,10 +84,10 @@ def encode(
     input: Path = typer.Argument(..., help="Any video ffmpeg can read."),
     output: Path = typer.Argument(..., help="The .imf file to write."),
     model: Optional[str] = typer.Option(None, help="Shipped model name or .safetensors path (default: the shipped default)."),
-    quality: int = typer.Option(4, min=1, max=8, help="1 (smallest) .. 8 (best): token step and keyframe quality."),
+    quality: int = typer.Option(3, min=1, max=8, help="1 (smallest) .. 8 (best): token step and keyframe quality."),
     max_keyframe_interval: int = typer.Option(250, min=1, help="Longest keyframe group, frames."),
     refresh_psnr: float = typer.Option(
-        22.0, help="Start a new keyframe when a reconstructed frame falls below this PSNR (dB); 0 disables."
+        20.0, help="Start a new keyframe when a reconstructed frame falls below this PSNR (dB); 0 disables."
     ),
     size: Optional[int] = typer.Option(None, help="Frame side; must match the model (256 for the shipped models)."),
     crop: str = typer.Option("center", help="center: largest centred square; pad: letterbox to a square."),

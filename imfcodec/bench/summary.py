@@ -64,9 +64,10 @@ def curves(records: list[dict[str, Any]], metric: str = "psnr_rgb") -> dict[str,
     for clip in list(out):
         for codec, curve in out[clip].items():
             by_codec[codec].append(curve)
+    n_clips = len(out)  # before "mean" joins the dict
     for codec, cs in by_codec.items():
         n = min(len(c[0]) for c in cs)
-        if len(cs) == len(out):
+        if len(cs) == n_clips:
             out["mean"][codec] = (
                 [float(np.mean([c[0][i] for c in cs])) for i in range(n)],
                 [float(np.mean([c[1][i] for c in cs])) for i in range(n)],
@@ -78,6 +79,7 @@ def plot(records: list[dict[str, Any]], path: Path, metric: str = "psnr_rgb", la
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.ticker
     import matplotlib.pyplot as plt
 
     data = curves(records, metric)
@@ -99,6 +101,7 @@ def plot(records: list[dict[str, Any]], path: Path, metric: str = "psnr_rgb", la
                 linewidth=1.8 if codec == "imfcodec" else 1,
             )
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_title(clip, fontsize=9)
         ax.set_xlabel("kbps")
         ax.set_ylabel(label)

@@ -37,9 +37,9 @@ class EncodeError(Exception):
 
 @dataclass(frozen=True)
 class EncodeOptions:
-    quality: int = 4  # 1..8: token step and keyframe quality
+    quality: int = 3  # 1..8: token step and keyframe quality
     max_keyframe_interval: int = 250
-    refresh_psnr: float | None = 22.0  # dB; None: never refresh on quality
+    refresh_psnr: float | None = 20.0  # dB; None: never refresh on quality
     crop: str = "center"  # center | pad
     audio: bool = True
     audio_bitrate_kbps: int = 16
