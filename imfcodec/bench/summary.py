@@ -79,8 +79,8 @@ def plot(records: list[dict[str, Any]], path: Path, metric: str = "psnr_rgb", la
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.ticker
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     data = curves(records, metric)
     clips = [c for c in data if c != "mean"] + (["mean"] if "mean" in data else [])
