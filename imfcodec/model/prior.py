@@ -56,12 +56,10 @@ class TokenPrior(nn.Module):
         return -torch.log2(mass).sum(dim=-1)
 
 
-def fit_scales(residuals_by_quality: list[np.ndarray], steps: tuple[float, ...] = QUALITY_STEPS) -> np.ndarray:
-    """Maximum-likelihood Laplace scales, in steps, of integer residuals (N, D) per quality. -> (Q, D)."""
-    scales = []
-    for residual, _step in zip(residuals_by_quality, steps):
-        scales.append(np.maximum(np.abs(residual).mean(axis=0), 0.05))
-    return np.stack(scales)
+def fit_scales(residuals_by_quality: list[np.ndarray]) -> np.ndarray:
+    """Maximum-likelihood Laplace scales (mean absolute value, floored at 0.05), in steps,
+    of integer residuals (N, D), one array per quality. -> (Q, D)."""
+    return np.stack([np.maximum(np.abs(r).mean(axis=0), 0.05) for r in residuals_by_quality])
 
 
 def frozen_tables(scales_in_steps: np.ndarray) -> np.ndarray:
