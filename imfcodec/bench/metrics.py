@@ -37,15 +37,10 @@ def rgb_to_yuv420_float(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
     return 16 + 219 * y, 128 + 224 * sub(u), 128 + 224 * sub(v)
 
 
-def _plane_psnr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    mse = ((a.astype(np.float64) - b) ** 2).reshape(len(a), -1).mean(axis=1)
-    return np.where(mse > 0, 10 * np.log10(255.0**2 / np.maximum(mse, 1e-12)), 100.0)
-
-
 def psnr_yuv_per_frame(ref: np.ndarray, test: np.ndarray) -> np.ndarray:
     """(6·PSNR_Y + PSNR_U + PSNR_V) / 8 per frame of (T, H, W, 3) uint8 pairs, dB."""
     (ry, ru, rv), (ty, tu, tv) = rgb_to_yuv420_float(ref), rgb_to_yuv420_float(test)
-    return (6 * _plane_psnr(ry, ty) + _plane_psnr(ru, tu) + _plane_psnr(rv, tv)) / 8
+    return (6 * psnr_per_frame(ry, ty) + psnr_per_frame(ru, tu) + psnr_per_frame(rv, tv)) / 8
 
 
 def ms_ssim_per_frame(ref: np.ndarray, test: np.ndarray, batch: int = 25) -> np.ndarray:
