@@ -231,6 +231,7 @@ def train(
     vgg_weights: Optional[str] = typer.Option(None, help="VGG19 weights (.safetensors, torchvision layout)."),
     logger: Optional[str] = typer.Option(None, help="tensorboard | wandb, when installed."),
     cache: Optional[Path] = typer.Option(None, help="Frame cache folder (default: RUN/cache)."),
+    init_from: Optional[Path] = typer.Option(None, help="Start from a checkpoint (or a run's last one) with a fresh optimiser."),
 ) -> None:
     """Train an IMF model (AMP, DDP through torch's elastic launcher); `imfcodec export` freezes a run."""
     with _errors():
@@ -245,7 +246,10 @@ def train(
         cfg = load_recipe(config)
         overrides = {
             k: v
-            for k, v in dict(preset=preset, amp=amp, batch_size=batch_size, steps=steps, vgg_weights=vgg_weights, logger=logger).items()
+            for k, v in dict(
+                preset=preset, amp=amp, batch_size=batch_size, steps=steps, vgg_weights=vgg_weights, logger=logger,
+                init_from=str(init_from.resolve()) if init_from else None,
+            ).items()
             if v is not None
         }
         if preset == "tiny":

@@ -64,6 +64,37 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path: Path, data_dir: Path, ca
     assert kept == ["step_0000002", "step_0000004"]
 
 
+def test_init_from_starts_at_those_weights(tmp_path: Path, data_dir: Path, cache_dir: Path) -> None:
+    from safetensors.torch import load_file
+
+    first, tuned = tmp_path / "first", tmp_path / "tuned"
+    train(tiny(steps=2), RunPaths(data=data_dir, out=first, cache=cache_dir))
+    # lr 0: the fine-tune's parameters must stay exactly where the first run left them.
+    train(tiny(steps=1, lr=0.0, init_from=str(first)), RunPaths(data=data_dir, out=tuned, cache=cache_dir))
+    a = load_file(str(first / "checkpoints" / "step_0000002" / "weights.safetensors"))
+    b = load_file(str(tuned / "checkpoints" / "step_0000001" / "weights.safetensors"))
+    params = [k for k in a if "running_" not in k and not k.endswith("initialized")]
+    assert params and all(a[k].equal(b[k]) for k in params)
+    with pytest.raises(FileNotFoundError, match="neither a checkpoint"):
+        train(tiny(steps=1, init_from=str(tmp_path / "nothing")), RunPaths(data=data_dir, out=tmp_path / "x", cache=cache_dir))
+
+
+def test_same_frame_pairs(data_dir: Path, cache_dir: Path) -> None:
+    from training.data import build_frame_cache, open_frame_cache, sample_pairs
+
+    cfg = tiny()
+    cache = open_frame_cache(build_frame_cache(data_dir, cache_dir, cfg.size, cfg.cache_max_frames, cfg.keyframe_qualities, cfg.seed))
+    # Identity: current is the (degraded) reference itself.
+    ref, cur = sample_pairs(cache, 0, 0, 6, 4, 1.0, 0, same_frame_identity=True)
+    assert ref.equal(cur)
+    # Restoration (the v1 recipe): the clean frame from its degraded copy.
+    ref, cur = sample_pairs(cache, 0, 0, 6, 4, 1.0, 0, same_frame_identity=False)
+    assert not ref.equal(cur) and float((ref - cur).abs().mean()) < 0.1
+    # Clean references: reference and current are the same clean frame either way.
+    ref, cur = sample_pairs(cache, 0, 0, 6, 4, 1.0, 0, same_frame_identity=False, clean_ref_prob=1.0)
+    assert ref.equal(cur)
+
+
 def test_gan_and_ada_step(tmp_path: Path, data_dir: Path, cache_dir: Path) -> None:
     last = train(tiny(steps=2, lambda_gan=0.1, gan_start=0, checkpoint_every=0), RunPaths(data=data_dir, out=tmp_path, cache=cache_dir))
     assert math.isfinite(last["gan_d"]) and last["gan_d"] > 0

@@ -45,10 +45,15 @@ def save_checkpoint(run_dir: Path, step: int, modules: dict[str, torch.nn.Module
     return final
 
 
-def load_checkpoint(path: Path, modules: dict[str, torch.nn.Module]) -> dict[str, Any]:
-    """Load weights into `modules` and return the state dict (optimizer, step, RNG, ...)."""
+def load_weights(path: Path, modules: dict[str, torch.nn.Module]) -> None:
+    """Load a checkpoint folder's weights into `modules` (strictly: names and shapes must match)."""
     tensors = load_file(str(path / "weights.safetensors"))
     for name, module in modules.items():
         prefix = name + "."
         module.load_state_dict({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})
+
+
+def load_checkpoint(path: Path, modules: dict[str, torch.nn.Module]) -> dict[str, Any]:
+    """Load weights into `modules` and return the state dict (optimizer, step, RNG, ...)."""
+    load_weights(path, modules)
     return torch.load(path / "state.pt", weights_only=True)

@@ -28,7 +28,12 @@ class TrainConfig(JsonConfig):
     max_distance: int = 100
     curriculum_start: int = 8
     curriculum_steps: int = 1000
-    same_frame_prob: float = 0.1  # reference == current: keeps self-reconstruction exact
+    same_frame_prob: float = 0.1  # pairs at distance 0
+    # Distance-0 pairs ask for the reference itself back (True) or for the clean frame
+    # from its degraded copy (False, the v1 recipe: it taught the decoder to re-sharpen
+    # the keyframe, and the keyframe rebuilt from itself fell to 33-34 dB).
+    same_frame_identity: bool = True
+    clean_ref_prob: float = 0.2  # references that are the clean frame, not a codec copy
     keyframe_qualities: tuple[int, int] = (2, 7)  # reference degraded by the keyframe codec
     token_step_range: tuple[float, float] = (0.044, 0.5)  # uniform-noise width, log-uniform
     # The widest noise grows from the narrowest to the widest over these steps, and the rate
@@ -44,6 +49,9 @@ class TrainConfig(JsonConfig):
     ada: bool = True
     ada_target: float = 0.6
     vgg_weights: str | None = None
+    # Start from these weights (a checkpoint folder step_NNNNNNN or a run folder, whose
+    # last checkpoint is taken) with a fresh optimiser: fine-tuning. --resume wins.
+    init_from: str | None = None
     # Runtime.
     amp: str = "auto"  # auto | bf16 | fp16 | off
     seed: int = 0

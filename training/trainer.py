@@ -24,7 +24,7 @@ from imfcodec.frames import tensor_to_frames
 from imfcodec.model import IMF, preset
 from imfcodec.model.prior import TokenPrior
 
-from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from .checkpoint import latest_checkpoint, load_checkpoint, load_weights, save_checkpoint
 from .config import TrainConfig
 from .data import build_frame_cache, curriculum_distance, load_validation_clips, open_frame_cache, sample_pairs
 from .evaluate import evaluate_clips
@@ -118,8 +118,10 @@ def train(cfg: TrainConfig, paths: RunPaths, resume: bool = False, stop_after: i
 
     start_step = 0
     modules: dict[str, nn.Module] = {"generator": gen} | ({"discriminator": disc} if disc is not None else {})
+    ckpt = latest_checkpoint(paths.out) if resume else None
+    if ckpt is None and cfg.init_from:
+        load_weights(_resolve_init(Path(cfg.init_from)), {"generator": gen})
     if resume:
-        ckpt = latest_checkpoint(paths.out)
         if ckpt is not None:
             state = load_checkpoint(ckpt, modules)
             opt_g.load_state_dict(state["opt_g"])
@@ -149,7 +151,9 @@ def train(cfg: TrainConfig, paths: RunPaths, resume: bool = False, stop_after: i
         for group in opt_g.param_groups:
             group["lr"] = cfg.lr * lr_factor(step, cfg)
         max_d = curriculum_distance(step, cfg.curriculum_start, cfg.max_distance, cfg.curriculum_steps)
-        ref, cur = sample_pairs(cache, step, rank, cfg.batch_size, max_d, cfg.same_frame_prob, cfg.seed)
+        ref, cur = sample_pairs(
+            cache, step, rank, cfg.batch_size, max_d, cfg.same_frame_prob, cfg.seed, cfg.same_frame_identity, cfg.clean_ref_prob
+        )
         ref, cur = ref.to(device), cur.to(device)
         lo, hi = (math.log(v) for v in cfg.token_step_range)
         if cfg.token_noise_warmup_steps:
@@ -268,6 +272,16 @@ def train(cfg: TrainConfig, paths: RunPaths, resume: bool = False, stop_after: i
     if world > 1:
         dist.destroy_process_group()
     return last
+
+
+def _resolve_init(path: Path) -> Path:
+    """A checkpoint folder as given, or a run folder's last checkpoint."""
+    if (path / "weights.safetensors").is_file():
+        return path
+    ckpt = latest_checkpoint(path)
+    if ckpt is None:
+        raise FileNotFoundError(f"{path}: neither a checkpoint folder nor a run folder with checkpoints")
+    return ckpt
 
 
 def _sync_buffers(module: nn.Module, world: int) -> None:
