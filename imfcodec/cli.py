@@ -247,7 +247,12 @@ def train(
         overrides = {
             k: v
             for k, v in dict(
-                preset=preset, amp=amp, batch_size=batch_size, steps=steps, vgg_weights=vgg_weights, logger=logger,
+                preset=preset,
+                amp=amp,
+                batch_size=batch_size,
+                steps=steps,
+                vgg_weights=vgg_weights,
+                logger=logger,
                 init_from=str(init_from.resolve()) if init_from else None,
             ).items()
             if v is not None
