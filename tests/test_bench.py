@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from imfcodec.bench.anchors import sei_bytes
-from imfcodec.bench.metrics import kbps, psnr, psnr_rgb_per_frame, psnr_yuv_per_frame
+from imfcodec.bench.metrics import kbps, ms_ssim_per_frame, psnr, psnr_rgb_per_frame, psnr_yuv_per_frame
 from imfcodec.bench.run import parse_points, run_bench
 from imfcodec.bench.summary import bd_psnr, bd_rate
 from tests.conftest import synthetic_frames, write_clip
@@ -27,6 +27,15 @@ def test_psnr_by_hand() -> None:
 
 def test_kbps_by_hand() -> None:
     assert kbps(1000, 250, 25.0) == pytest.approx(0.8)  # 8000 bits over 10 s
+
+
+@pytest.mark.parametrize("side", [64, 192])  # SSIM below 161 px, MS-SSIM from there
+def test_ms_ssim_per_frame(side: int) -> None:
+    frames = synthetic_frames(3, side, side, seed=4)
+    noisy = np.clip(frames.astype(np.int16) + np.random.default_rng(0).integers(-40, 41, frames.shape), 0, 255).astype(np.uint8)
+    same, worse = ms_ssim_per_frame(frames, frames), ms_ssim_per_frame(frames, noisy)
+    assert same.shape == (3,) and np.allclose(same, 1.0, atol=1e-5)
+    assert (worse < 0.99).all() and (worse > 0).all()
 
 
 def test_bd_rate_textbook_case() -> None:

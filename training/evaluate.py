@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from imfcodec.bench.metrics import ms_ssim_per_frame
 from imfcodec.codec.keyframes import DEFAULT_KEYFRAME_CODEC, get_codec
 from imfcodec.codec.tokens import quantize_tokens
 from imfcodec.frames import frames_to_tensor, psnr_per_frame, tensor_to_frames
@@ -47,7 +48,7 @@ def evaluate_clip(model: IMF, frames: np.ndarray, quality: int = 4, batch: int =
     self_rec_decoded = tensor_to_frames(model.decode(state, state.token))
     out: dict[str, float] = {
         "psnr": float(p_model.mean()),
-        "ssim": _ssim(rec, target),
+        "ssim": float(ms_ssim_per_frame(target, rec).mean()),
         "psnr_freeze": float(p_freeze.mean()),
         "psnr_gain_own_token": float((p_model - p_keytoken).mean()),
         "psnr_self": float(psnr_per_frame(self_rec, frames[:1])[0]),
@@ -62,18 +63,6 @@ def evaluate_clip(model: IMF, frames: np.ndarray, quality: int = 4, batch: int =
             out[f"psnr_{lo}_{hi}"] = float(p_model[sel].mean())
             out[f"psnr_freeze_{lo}_{hi}"] = float(p_freeze[sel].mean())
     return out
-
-
-def _ssim(a: np.ndarray, b: np.ndarray, batch: int = 32) -> float:
-    """Mean SSIM (RGB, data range 255; MS-SSIM from 161 px up) of uint8 (T, H, W, 3) pairs."""
-    from pytorch_msssim import ms_ssim, ssim
-
-    values = []
-    for i in range(0, len(a), batch):
-        x, y = frames_to_tensor(a[i : i + batch]), frames_to_tensor(b[i : i + batch])
-        fn = ms_ssim if min(x.shape[-2:]) > 160 else ssim
-        values.append(fn(x, y, data_range=1.0, size_average=False))
-    return float(torch.cat(values).mean())
 
 
 def _entropy_bits(q: np.ndarray) -> float:

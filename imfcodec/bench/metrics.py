@@ -44,15 +44,20 @@ def psnr_yuv_per_frame(ref: np.ndarray, test: np.ndarray) -> np.ndarray:
 
 
 def ms_ssim_per_frame(ref: np.ndarray, test: np.ndarray, batch: int = 25) -> np.ndarray:
-    """MS-SSIM on RGB, data range 255, per frame (frames of at least 161 px)."""
-    from pytorch_msssim import ms_ssim
+    """MS-SSIM on RGB, data range 255, per frame of (T, H, W, 3) uint8 pairs -> (T,).
 
+    MS-SSIM's five scales need frames of at least 161 px; smaller frames get single-scale
+    SSIM (the bench reports those as missing rather than mix the two).
+    """
+    from pytorch_msssim import ms_ssim, ssim
+
+    fn = ms_ssim if min(ref.shape[1:3]) > 160 else ssim
     out = []
     with torch.no_grad():
         for i in range(0, len(ref), batch):
             r = torch.from_numpy(np.ascontiguousarray(ref[i : i + batch])).permute(0, 3, 1, 2).float()
             t = torch.from_numpy(np.ascontiguousarray(test[i : i + batch])).permute(0, 3, 1, 2).float()
-            out.append(ms_ssim(r, t, data_range=255.0, size_average=False).numpy())
+            out.append(fn(r, t, data_range=255.0, size_average=False).numpy())
     return np.concatenate(out)
 
 
