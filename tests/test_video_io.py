@@ -58,3 +58,46 @@ def test_max_frames_and_errors(tmp_path: Path) -> None:
 def test_writer_rejects_unknown_extension(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unsupported output extension"):
         VideoWriter(tmp_path / "x.gif", Fraction(25), 64, 64)
+
+
+def rotate_mp4(src: Path, dst: Path, matrix: tuple[int, ...]) -> Path:
+    """Copy of an mp4 whose track header carries `matrix` (9 × 32-bit, 16.16 / 2.30 fixed
+    point) in place of the identity: how phones mark portrait video. PyAV cannot write a
+    display matrix, so the box is patched in place."""
+    import struct
+
+    data = bytearray(src.read_bytes())
+    identity = struct.pack(">9I", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
+    at = data.find(identity, data.find(b"tkhd"))
+    assert at > 0
+    data[at : at + 36] = struct.pack(">9I", *matrix)
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+# Display matrices and the turn ffmpeg's own autorotation applies for them (checked with
+# the ffmpeg command line): np.rot90's k, counter-clockwise quarter turns.
+_CLOCKWISE = (0, 0x10000, 0, 0xFFFF0000, 0, 0, 0, 0, 0x40000000)
+_COUNTER_CLOCKWISE = (0, 0xFFFF0000, 0, 0x10000, 0, 0, 0, 0, 0x40000000)
+
+
+@pytest.mark.parametrize(("matrix", "k"), [(_CLOCKWISE, -1), (_COUNTER_CLOCKWISE, 1)])
+def test_rotation_metadata_is_applied(tmp_path: Path, matrix: tuple[int, ...], k: int) -> None:
+    frames = np.zeros((3, 32, 64, 3), np.uint8)
+    frames[:, :8, :16] = 255  # a white block in the top-left corner tells the turn apart
+    plain = write_raw(tmp_path / "plain.mkv", frames, "yuv444p")
+    # mkv has no track matrix; remux the lossless frames into mp4 first.
+    mp4 = tmp_path / "plain.mp4"
+    with av.open(str(plain)) as src, av.open(str(mp4), "w") as out:
+        stream = out.add_stream("libx264", rate=10, options={"qp": "0"})
+        stream.width, stream.height, stream.pix_fmt = 64, 32, "yuv444p"
+        for frame in src.decode(video=0):
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    rotated = rotate_mp4(mp4, tmp_path / "rotated.mp4", matrix)
+    info = probe(rotated)
+    assert (info.width, info.height) == (32, 64)
+    got = np.stack(list(iter_frames(rotated)))
+    expected = np.rot90(frames, k=k, axes=(1, 2))
+    assert got.shape == expected.shape
+    assert np.abs(got.astype(int) - expected).max() <= 2
