@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from fractions import Fraction
 from pathlib import Path
 from typing import Optional
 
@@ -65,6 +66,17 @@ def _device(name: str) -> str:
     return name
 
 
+def _frame_rate(text: str) -> Fraction:
+    """'25', '29.97' or '30000/1001' -> a positive Fraction."""
+    try:
+        rate = Fraction(text).limit_denominator(1_000_000)
+    except (ValueError, ZeroDivisionError):
+        raise UserError(f"--fps {text!r}: not a frame rate (25, 29.97 or 30000/1001)") from None
+    if not 0 < rate <= 1000:
+        raise UserError(f"--fps {text!r}: must be above 0 and at most 1000")
+    return rate
+
+
 def _progress(quiet: bool, label: str) -> Progress:
     return Progress(
         TextColumn(label),
@@ -81,7 +93,7 @@ def _progress(quiet: bool, label: str) -> Progress:
 
 @app.command()
 def encode(
-    input: Path = typer.Argument(..., help="Any video ffmpeg can read."),
+    input: Path = typer.Argument(..., help="Any video ffmpeg can read, a folder of images or a pattern such as frames/%05d.png."),
     output: Path = typer.Argument(..., help="The .imf file to write."),
     model: Optional[str] = typer.Option(None, help="Shipped model name or .safetensors path (default: the shipped default)."),
     quality: int = typer.Option(3, min=1, max=8, help="1 (smallest) .. 8 (best): token step and keyframe quality."),
@@ -96,6 +108,7 @@ def encode(
     device: str = typer.Option("auto", help="auto | cpu | cuda"),
     batch_size: int = typer.Option(16, min=1, help="Frames per model batch."),
     frames: Optional[int] = typer.Option(None, min=1, help="Encode only the first N frames."),
+    fps: str = typer.Option("25", help="Frame rate of an image-sequence input (e.g. 30000/1001); videos keep their own."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
 ) -> None:
     """Encode a video into an .imf file."""
@@ -119,6 +132,7 @@ def encode(
             audio_bitrate_kbps=audio_bitrate,
             batch_size=batch_size,
             max_frames=frames,
+            sequence_fps=_frame_rate(fps),
         )
         with _progress(quiet, "encode") as bar:
             task = bar.add_task("encode", total=None, fps="-")

@@ -168,3 +168,16 @@ def test_disk_full(tmp_path: Path, clip: Path, tiny_model_path: Path, monkeypatc
 def test_bad_options(tmp_path: Path, clip: Path, tiny_model_path: Path) -> None:
     assert_one_line_error(run("encode", clip, tmp_path / "o.mp4", "--model", tiny_model_path), "must end in .imf")
     assert_one_line_error(run("encode", clip, tmp_path / "o.imf", "--model", tiny_model_path, "--size", "128"), "--size 128")
+
+
+def test_encode_an_image_folder(tmp_path: Path, encoded: Path, tiny_model_path: Path) -> None:
+    # The decoder's PNG-folder output is a valid encoder input, at the frame rate given.
+    pngs = tmp_path / "frames"
+    assert run("decode", encoded, pngs, "--model", tiny_model_path, "--quiet").exit_code == 0
+    out = tmp_path / "again.imf"
+    result = run("encode", pngs, out, "--model", tiny_model_path, "--fps", "30000/1001", "--quiet")
+    assert result.exit_code == 0, result.output
+    info = json.loads(run("info", out, "--json").stdout)
+    assert info["frames"] == 20 and info["fps"] == "30000/1001"
+    assert_one_line_error(run("encode", pngs, tmp_path / "x.imf", "--model", tiny_model_path, "--fps", "fast"), "not a frame rate")
+    assert_one_line_error(run("encode", tmp_path, tmp_path / "y.imf", "--model", tiny_model_path), "a folder with no images")

@@ -51,8 +51,29 @@ def test_crop_modes() -> None:
 def test_max_frames_and_errors(tmp_path: Path) -> None:
     path = write_raw(tmp_path / "a.mkv", synthetic_frames(6, 64, 64), "bgr0")
     assert len(list(iter_frames(path, max_frames=3))) == 3
-    with pytest.raises(VideoInputError, match="is a folder"):
+    with pytest.raises(VideoInputError, match="a folder with no images"):
         probe(tmp_path)
+
+
+def test_image_sequences(tmp_path: Path) -> None:
+    from imfcodec.codec.video_io import write_png
+
+    frames = synthetic_frames(5, 48, 32, seed=3)
+    folder = tmp_path / "shots [1]"  # glob characters in the folder name must not matter
+    folder.mkdir()
+    for i, f in enumerate(frames):
+        write_png(folder / f"{i:04d}.png", f)
+    for source in (folder, folder / "%04d.png"):
+        info = probe(source, sequence_fps=Fraction(30000, 1001))
+        assert (info.width, info.height, info.fps, info.has_audio) == (48, 32, Fraction(30000, 1001), False)
+        assert np.array_equal(np.stack(list(iter_frames(source))), frames)  # PNG: lossless, in name order
+    (folder / "extra.jpg").write_bytes(b"")
+    with pytest.raises(VideoInputError, match="several kinds"):
+        probe(folder)
+    with pytest.raises(VideoInputError, match="no image matches"):
+        probe(folder / "%06d.png")
+    with pytest.raises(VideoInputError, match="no such folder"):
+        probe(tmp_path / "missing" / "%04d.png")
 
 
 def test_writer_rejects_unknown_extension(tmp_path: Path) -> None:

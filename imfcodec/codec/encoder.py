@@ -26,7 +26,7 @@ from ..model.prior import QUALITY_STEPS, quality_step
 from ..model.weights import LoadedModel
 from .keyframes import DEFAULT_KEYFRAME_CODEC, get_codec
 from .tokens import quantize_tokens
-from .video_io import VideoInputError, crop_box, iter_frames, probe
+from .video_io import SEQUENCE_FPS, VideoInputError, crop_box, iter_frames, probe
 
 SCENE_CUT_PSNR = 14.0  # dB between consecutive source frames
 
@@ -46,6 +46,7 @@ class EncodeOptions:
     keyframe_codec: str = DEFAULT_KEYFRAME_CODEC
     batch_size: int = 16
     max_frames: int | None = None
+    sequence_fps: Fraction = SEQUENCE_FPS  # frame rate of an image-sequence input
 
 
 @dataclass
@@ -118,7 +119,7 @@ def encode_video(
         raise EncodeError(f"--quality must be in 1..{len(QUALITY_STEPS)}")
     if not 1 <= options.max_keyframe_interval:
         raise EncodeError("--max-keyframe-interval must be at least 1")
-    info = probe(source)
+    info = probe(source, options.sequence_fps)
     model = loaded.model
     device = next(model.parameters()).device
     size = model.config.size
@@ -156,7 +157,10 @@ def encode_video(
             writer.write_group(GroupRecord(g.first_frame, g.frame_count, g.keyframe, tokens))
 
         index = 0
-        for batch in _batches(iter_frames(source, size=size, crop=options.crop, max_frames=options.max_frames), options.batch_size):
+        for batch in _batches(
+            iter_frames(source, size=size, crop=options.crop, max_frames=options.max_frames, sequence_fps=options.sequence_fps),
+            options.batch_size,
+        ):
             with torch.no_grad():
                 tokens = model.encode_tokens(frames_to_tensor(batch, device)).double().cpu().numpy()
             pos = 0

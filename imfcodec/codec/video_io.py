@@ -5,6 +5,7 @@ Frames are streamed: nothing here holds a whole video in memory.
 
 from __future__ import annotations
 
+import glob
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,16 +39,39 @@ def crop_box(width: int, height: int) -> tuple[int, int, int, int]:
     return ((width - side) // 2, (height - side) // 2, side, side)
 
 
-def _open(path: str | Path) -> av.container.InputContainer:
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+SEQUENCE_FPS = Fraction(25)  # image sequences carry no timing
+
+
+def _open(path: str | Path, sequence_fps: Fraction = SEQUENCE_FPS) -> av.container.InputContainer:
+    """Open a video file, an image sequence named by a printf pattern (`frames/%05d.png`),
+    or a folder of images (read in name order: zero-padded names keep their order)."""
     path = Path(path)
-    if not path.exists():
+    image2: dict[str, str] = {"framerate": str(sequence_fps)}
+    if "%" in path.name:
+        if not path.parent.is_dir():
+            raise VideoInputError(f"{path.parent}: no such folder")
+        source = str(path)
+    elif path.is_dir():
+        suffixes = {p.suffix for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES}
+        if not suffixes:
+            raise VideoInputError(f"{path}: a folder with no images ({', '.join(IMAGE_SUFFIXES)})")
+        if len(suffixes) > 1:
+            raise VideoInputError(f"{path}: images of several kinds ({', '.join(sorted(suffixes))}); keep one kind per folder")
+        source = str(Path(glob.escape(str(path))) / f"*{suffixes.pop()}")
+        image2["pattern_type"] = "glob"
+    elif not path.exists():
         raise VideoInputError(f"{path}: no such file")
-    if path.is_dir():
-        raise VideoInputError(f"{path}: is a folder, not a video")
+    else:
+        source = ""
     try:
+        if source:
+            return av.open(source, "r", format="image2", options=image2)
         return av.open(str(path), "r")
     except av.error.EOFError:
         raise VideoInputError(f"{path}: the video has no frames (the file ends before any data)") from None
+    except av.error.FileNotFoundError:
+        raise VideoInputError(f"{path}: no image matches this pattern") from None
     except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
         raise VideoInputError(f"{path}: not a readable video ({exc.__class__.__name__})") from None
 
@@ -57,9 +81,10 @@ def _rotation(stream: av.video.stream.VideoStream, frame: av.VideoFrame | None =
     return int(round(rot)) % 360
 
 
-def probe(path: str | Path) -> VideoInfo:
-    """Size, frame rate and audio presence of `path`'s first video stream."""
-    with _open(path) as container:
+def probe(path: str | Path, sequence_fps: Fraction = SEQUENCE_FPS) -> VideoInfo:
+    """Size, frame rate and audio presence of `path`'s first video stream (`sequence_fps`:
+    the frame rate given to an image sequence)."""
+    with _open(path, sequence_fps) as container:
         if not container.streams.video:
             raise VideoInputError(f"{path}: no video stream")
         stream = container.streams.video[0]
@@ -103,10 +128,13 @@ def to_square(rgb: np.ndarray, size: int, mode: str = "center") -> np.ndarray:
     return frame.reformat(width=size, height=size, interpolation="AREA" if square.shape[0] > size else "BICUBIC").to_ndarray()
 
 
-def iter_frames(path: str | Path, size: int | None = None, crop: str = "center", max_frames: int | None = None) -> Iterator[np.ndarray]:
+def iter_frames(
+    path: str | Path, size: int | None = None, crop: str = "center", max_frames: int | None = None, sequence_fps: Fraction = SEQUENCE_FPS
+) -> Iterator[np.ndarray]:
     """Yield RGB frames (H, W, 3) uint8 in display order, rotated upright; with `size`,
-    squared and resized to (size, size, 3). Any pixel format or bit depth ffmpeg decodes."""
-    with _open(path) as container:
+    squared and resized to (size, size, 3). Any pixel format or bit depth ffmpeg decodes;
+    videos, image-sequence patterns and folders of images alike (see `_open`)."""
+    with _open(path, sequence_fps) as container:
         if not container.streams.video:
             raise VideoInputError(f"{path}: no video stream")
         stream = container.streams.video[0]
