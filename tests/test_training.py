@@ -75,6 +75,11 @@ def test_init_from_starts_at_those_weights(tmp_path: Path, data_dir: Path, cache
     b = load_file(str(tuned / "checkpoints" / "step_0000001" / "weights.safetensors"))
     params = [k for k in a if "running_" not in k and not k.endswith("initialized")]
     assert params and all(a[k].equal(b[k]) for k in params)
+    # The exported model card names where the fine-tune started.
+    from training.export import export_run
+
+    export_run(tuned, tmp_path / "tuned.safetensors", data=data_dir)
+    assert "Started from run `first` checkpoint `step_0000002` (2 steps" in (tmp_path / "tuned.md").read_text()
     with pytest.raises(FileNotFoundError, match="neither a checkpoint"):
         train(tiny(steps=1, init_from=str(tmp_path / "nothing")), RunPaths(data=data_dir, out=tmp_path / "x", cache=cache_dir))
 

@@ -78,11 +78,28 @@ def export_run(run_dir: Path, output: Path, data: Path | None = None, val: Path 
         "exported_at": time.strftime("%Y-%m-%d"),
         "table_scales_in_steps_mean": [round(float(s), 3) for s in scales.mean(axis=1)],
         "dev_metrics_quality4": {k: round(v, 3) for k, v in dev.items()},
+        "initialised_from": _lineage(cfg),
         "notes": notes,
     }
     model_id = save_weights(model, output, tables=tables, provenance=provenance)
     output.with_suffix(".md").write_text(model_card(model, cfg, provenance, model_id))
     return model_id
+
+
+def _lineage(cfg: TrainConfig) -> dict | None:
+    """Steps and wall time of the run a fine-tune started from (`init_from`), when it is at hand."""
+    if not cfg.init_from:
+        return None
+    start = Path(cfg.init_from)
+    ckpt = start if (start / "weights.safetensors").is_file() else latest_checkpoint(start)
+    if ckpt is None:
+        return {"checkpoint": start.name}
+    run_dir = ckpt.parent.parent
+    out: dict = {"run": run_dir.name, "checkpoint": ckpt.name, "steps": int(ckpt.name.removeprefix("step_"))}
+    if (run_dir / "config.json").is_file():
+        # config.json is rewritten at each (re)start; the run's first metrics line is older.
+        out["trained_wall_seconds"] = round(ckpt.stat().st_mtime - (run_dir / "config.json").stat().st_mtime)
+    return out
 
 
 def _world_size(run_dir: Path) -> int:
@@ -101,11 +118,19 @@ def model_card(model: torch.nn.Module, cfg: TrainConfig, provenance: dict, model
         f"- Model id (SHA-256 of the .safetensors): `{model_id}`",
         f"- Parameters: {count_parameters(model) / 1e6:.2f} M",
         f"- Training: {provenance['steps']} steps, batch {cfg.batch_size} × {provenance['world_size']} worker(s), "
-        f"{provenance['trained_wall_seconds'] / 60:.0f} minutes of wall-clock time on CPU, on the train split only.",
+        f"{provenance['trained_wall_seconds'] / 60:.0f} minutes of wall-clock time, on the train split only.",
         f"- Losses: L1 ×{cfg.lambda_l1}, perceptual ×{cfg.lambda_perceptual} (MS-SSIM fallback unless VGG weights were given), "
         f"GAN ×{cfg.lambda_gan}, rate ×{cfg.lambda_rate} per bit.",
         "- Entropy tables: one Laplace per token dimension and --quality, fitted on the codec's own residuals "
         "(each token predicted from the previous decoded one) over the training clips, frozen to 16-bit integer frequencies.",
+    ]
+    start = provenance.get("initialised_from")
+    if start:
+        before = f"{start['steps']} steps" if "steps" in start else "its weights"
+        if "trained_wall_seconds" in start:
+            before += f", {start['trained_wall_seconds'] / 60:.0f} minutes"
+        lines.append(f"- Started from run `{start.get('run', '?')}` checkpoint `{start['checkpoint']}` ({before}), with a fresh optimiser.")
+    lines += [
         "",
         "## Dev split (codec conditions: keyframe = first frame through AV1 at --quality 4, quantised tokens)",
         "",
@@ -132,7 +157,7 @@ def model_card(model: torch.nn.Module, cfg: TrainConfig, provenance: dict, model
         "",
         "## Limits",
         "",
-        "A provisional model: trained for about an hour on a 2-core CPU, far from the paper's budget. "
+        "A provisional model: trained on a CPU for a tiny fraction of the paper's budget. "
         "It is meant to make the codec usable and measurable, not to be the last word on quality.",
     ]
     if provenance.get("notes"):
