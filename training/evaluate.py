@@ -17,6 +17,7 @@ from imfcodec.model import IMF
 from imfcodec.model.prior import quality_step
 
 BUCKETS = ((1, 25), (26, 100), (101, 250))
+NEAR_SELF_DISTANCE = 0.3  # token units: the median quantisation error at --quality 4
 
 
 @torch.no_grad()
@@ -46,6 +47,11 @@ def evaluate_clip(model: IMF, frames: np.ndarray, quality: int = 4, batch: int =
     clean = frames_to_tensor(frames[:1], device)
     self_rec = tensor_to_frames(model.decode(model.prepare_reference(clean), model.encode_tokens(clean)))
     self_rec_decoded = tensor_to_frames(model.decode(state, state.token))
+    # And with the token moved by NEAR_SELF_DISTANCE in fixed random directions: how far the
+    # trained decoder moves a frame that barely differs from its keyframe.
+    directions = torch.randn(4, state.token.shape[1], generator=torch.Generator().manual_seed(0)).to(device)
+    nudged = state.token + NEAR_SELF_DISTANCE * directions / directions.norm(dim=1, keepdim=True)
+    self_rec_near = tensor_to_frames(model.decode(state, nudged))
     out: dict[str, float] = {
         "psnr": float(p_model.mean()),
         "ssim": float(ms_ssim_per_frame(target, rec).mean()),
@@ -53,6 +59,7 @@ def evaluate_clip(model: IMF, frames: np.ndarray, quality: int = 4, batch: int =
         "psnr_gain_own_token": float((p_model - p_keytoken).mean()),
         "psnr_self": float(psnr_per_frame(self_rec, frames[:1])[0]),
         "psnr_self_decoded_keyframe": float(psnr_per_frame(self_rec_decoded, key[None])[0]),
+        "psnr_self_near": float(psnr_per_frame(self_rec_near, np.broadcast_to(key, self_rec_near.shape)).mean()),
         "token_spread": float(tokens.std(dim=0).mean()),
         "residual_zero_fraction": float((q == 0).mean()),
         "residual_entropy_bits": _entropy_bits(q),

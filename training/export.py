@@ -22,7 +22,7 @@ from imfcodec.model.weights import save_weights
 from .checkpoint import latest_checkpoint, load_checkpoint
 from .config import TrainConfig
 from .data import build_frame_cache, open_frame_cache
-from .evaluate import BUCKETS, evaluate_clips
+from .evaluate import BUCKETS, NEAR_SELF_DISTANCE, evaluate_clips
 from .trainer import Generator, build_model
 
 TABLE_FRAMES_PER_CLIP = 120
@@ -144,7 +144,9 @@ def model_card(model: torch.nn.Module, cfg: TrainConfig, provenance: dict, model
         lines += [
             "",
             f"- Keyframe rebuilt from itself: {dev.get('psnr_self', float('nan')):.2f} dB from the clean frame, "
-            f"{dev.get('psnr_self_decoded_keyframe', float('nan')):.2f} dB from the decoded keyframe (the codec's reference)",
+            f"{dev.get('psnr_self_decoded_keyframe', float('nan')):.2f} dB from the decoded keyframe (the codec's reference); "
+            f"{dev.get('psnr_self_near', float('nan')):.2f} dB with its token moved by {NEAR_SELF_DISTANCE} "
+            "(the median quantisation error at --quality 4)",
             f"- PSNR gain of each frame's own token over the keyframe's token: {dev.get('psnr_gain_own_token', float('nan')):+.2f} dB",
             f"- Token spread within clips: {dev.get('token_spread', float('nan')):.3f}; "
             f"zero residuals: {100 * dev.get('residual_zero_fraction', float('nan')):.1f} %; "

@@ -259,7 +259,7 @@ def train(cfg: TrainConfig, paths: RunPaths, resume: bool = False, stop_after: i
                 sink.log(done, val)
             progress.note(
                 f"step {done}: val PSNR {val['val_psnr']:.2f} dB (freeze {val['val_psnr_freeze']:.2f}), "
-                f"self {val['val_psnr_self']:.1f} dB, own-token gain {val['val_psnr_gain_own_token']:+.2f} dB"
+                f"self {val['val_psnr_self']:.1f} dB (near {val['val_psnr_self_near']:.1f}), own-token gain {val['val_psnr_gain_own_token']:+.2f} dB"
             )
         if stop_after is not None and done >= stop_after:
             break

@@ -60,6 +60,12 @@ class IMFConfig(JsonConfig):
     # Identity path: warp the keyframe's pixels by the attention's expected
     # position and let DF add a zero-initialised correction (see motion.py).
     identity_path: bool = False
+    # With the identity path, DF's correction is scaled by 1 - exp(-(|t - t_ref| / g)²),
+    # g = correction_gate (token units; 0: no gate, as in imf-small-v1). Equal tokens then
+    # give the keyframe back exactly: a static scene decodes to its keyframe instead of a
+    # re-sharpened copy. Decoded tokens sit 0.3 or more from the keyframe's at the usual
+    # quality steps, where the gate is fully open for g = 0.1.
+    correction_gate: float = 0.0
     # Initial softmax temperature of the alignment attention (cosine logits).
     attention_temperature: float = 20.0
 
@@ -70,6 +76,8 @@ class IMFConfig(JsonConfig):
             raise ValueError(f"attention_scales must be a non-empty subset of 0..3, got {self.attention_scales}")
         if tuple(sorted(set(self.attention_scales))) != tuple(self.attention_scales):
             raise ValueError("attention_scales must be sorted and unique")
+        if self.correction_gate < 0:
+            raise ValueError(f"correction_gate must be >= 0, got {self.correction_gate}")
 
     @property
     def finest_attention_scale(self) -> int:
@@ -99,6 +107,7 @@ PRESETS: dict[str, IMFConfig] = {
         ffn_mult=2,
         decoder_channels=(32, 64, 128, 192),
         identity_path=True,
+        correction_gate=0.1,
     ),
     # For tests: seconds per forward, not quality.
     "tiny": IMFConfig(
@@ -116,6 +125,7 @@ PRESETS: dict[str, IMFConfig] = {
         ffn_mult=2,
         decoder_channels=(8, 16, 16, 16),
         identity_path=True,
+        correction_gate=0.1,
     ),
 }
 

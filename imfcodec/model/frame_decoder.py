@@ -42,7 +42,8 @@ class FrameDecoder(nn.Module):
             nn.init.zeros_(self.to_rgb.weight)
             nn.init.zeros_(self.to_rgb.bias)
 
-    def forward(self, features: list[torch.Tensor], base: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, features: list[torch.Tensor], base: torch.Tensor | None, gate: torch.Tensor | None = None) -> torch.Tensor:
+        """gate: (B,) in [0, 1], scales the correction on the base (None: 1)."""
         h = self.entry(features[3])
         for i, s in enumerate(range(2, -1, -1)):
             h = self.ups[i](h)
@@ -52,5 +53,5 @@ class FrameDecoder(nn.Module):
             h = self.fuse[i](torch.cat(parts, dim=1))
         out = F.pixel_shuffle(self.to_rgb(F.leaky_relu(h, 0.2)), 4)
         if base is not None:
-            return base + out
+            return base + (out if gate is None else out * gate[:, None, None, None])
         return out * 0.5 + 0.5

@@ -8,7 +8,9 @@ The identity path (config.identity_path): the finest attended IMFA scale also re
 the attention's expected source position per cell; that flow warps the keyframe's
 pixels, and DF adds a correction that starts at zero. Untrained, with the current token
 equal to the keyframe's, the model returns the keyframe; training learns motion and
-corrections on top of it rather than redrawing every pixel.
+corrections on top of it rather than redrawing every pixel. With config.correction_gate
+the correction also fades out as the token nears the keyframe's, so that equal tokens
+return the keyframe exactly however the model is trained.
 """
 
 from __future__ import annotations
@@ -127,7 +129,12 @@ class IMF(nn.Module):
                 if s not in self.config.attention_scales:
                     features[s] = warp(ref.features[s], flow)
             base = warp(ref.image, flow)
-        return self.frame_decoder(features, base)
+        gate = None
+        if base is not None and self.config.correction_gate > 0:
+            # Squared distance: smooth at zero, where a norm's gradient is undefined.
+            squared = (tokens.float() - ref.token.float()).pow(2).sum(dim=1)
+            gate = -torch.expm1(-squared / self.config.correction_gate**2)
+        return self.frame_decoder(features, base, gate)
 
     def forward(self, reference: torch.Tensor, current: torch.Tensor, token_noise: float | torch.Tensor = 0.0) -> dict[str, torch.Tensor]:
         """Training path: reconstruct `current` (B, 3, S, S) from `reference` (B, 3, S, S).
