@@ -270,6 +270,9 @@ def train(cfg: TrainConfig, paths: RunPaths, resume: bool = False, stop_after: i
     # Each rank records a digest of its weights: DDP keeps them identical, and this shows it.
     (paths.out / f"weights-rank{rank}.sha256").write_text(weights_digest(gen) + "\n")
     if world > 1:
+        # A broadcast's root can return before its peers have read everything; tearing the
+        # group down then would cut their connections mid-read (gloo aborts the process).
+        dist.barrier()
         dist.destroy_process_group()
     return last
 
