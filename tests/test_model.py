@@ -97,6 +97,34 @@ def test_untrained_model_moves_with_another_token() -> None:
     assert psnr(moved, x) < 80.0
 
 
+@pytest.mark.parametrize("gate", [0.0, 0.1])
+def test_correction_gate(gate: float) -> None:
+    # A trained DF corrects every frame; with the gate, equal tokens still return the
+    # keyframe (to float rounding in the zero-flow warp, which 8-bit output never shows), and
+    # the gate is open again a quantisation step away.
+    torch.manual_seed(0)
+    model = IMF(preset("tiny", size=64, correction_gate=gate)).eval()
+    torch.nn.init.normal_(model.frame_decoder.to_rgb.weight, std=0.05)
+    x = smooth_images(2, 64)
+    with torch.no_grad():
+        state = model.prepare_reference(x)
+        same = model.decode(state, state.token)
+        near = model.decode(state, state.token + 0.3 / math.sqrt(model.config.token_dim))
+        ungated = IMF(preset("tiny", size=64, correction_gate=0.0))
+        ungated.load_state_dict(model.state_dict())
+        near_ungated = ungated.eval().decode(state, state.token + 0.3 / math.sqrt(model.config.token_dim))
+    if gate:
+        torch.testing.assert_close(same, x, rtol=0, atol=1e-5)
+        torch.testing.assert_close(near, near_ungated, rtol=0, atol=1e-3)
+    else:
+        assert psnr(same, x) < 60.0
+    # Gradients stay finite at zero distance (the training forward adds no noise here).
+    model.train()
+    out = model(x, x)["recon"]
+    out.mean().backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
 def test_cached_path_equals_full_forward() -> None:
     torch.manual_seed(0)
     model = IMF(preset("tiny", size=64)).eval()
@@ -146,6 +174,8 @@ def test_config_validation() -> None:
         preset("nope")
     with pytest.raises(ValueError):
         preset("tiny", size=100)
+    with pytest.raises(ValueError):
+        preset("tiny", correction_gate=-1.0)
     config = preset("small")
     from imfcodec.model import IMFConfig
 
