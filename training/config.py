@@ -29,11 +29,12 @@ class TrainConfig(JsonConfig):
     curriculum_start: int = 8
     curriculum_steps: int = 1000
     same_frame_prob: float = 0.1  # pairs at distance 0
-    # Distance-0 pairs ask for the reference itself back (True) or for the clean frame
-    # from its degraded copy (False, the v1 recipe: it taught the decoder to re-sharpen
-    # the keyframe, and the keyframe rebuilt from itself fell to 33-34 dB).
-    same_frame_identity: bool = True
-    clean_ref_prob: float = 0.2  # references that are the clean frame, not a codec copy
+    # Distance-0 pairs ask for the clean frame from its degraded copy (False), or for the
+    # reference itself back (True). True was tried and hurt: with the quantisation noise on
+    # the token it teaches that token differences the size of real motion mean "no change"
+    # (docs/TRAINING.md); the model's correction gate makes equal tokens exact instead.
+    same_frame_identity: bool = False
+    clean_ref_prob: float = 0.0  # references that are the clean frame, not a codec copy
     keyframe_qualities: tuple[int, int] = (2, 7)  # reference degraded by the keyframe codec
     token_step_range: tuple[float, float] = (0.044, 0.5)  # uniform-noise width, log-uniform
     # The widest noise grows from the narrowest to the widest over these steps, and the rate
