@@ -146,3 +146,14 @@ def test_train_command_line(tmp_path: Path, data_dir: Path, cache_dir: Path) -> 
     assert metrics(run)[-1]["step"] == 1
     result = CliRunner().invoke(app, ["train", "--data", str(tmp_path / "missing"), "--config", "tiny_test", "--out", str(run)])
     assert result.exit_code == 1 and "no such data folder" in result.output
+
+
+def test_trained_seconds_counts_resumed_steps_once(tmp_path: Path) -> None:
+    from training.export import trained_seconds
+
+    # 10 steps per line, batch 2 × 2 workers at 4 samples/s: 10 s per line. The run was
+    # killed after step 30 and resumed from its step-20 checkpoint, logging 30 and 40.
+    rows = [(10, 4.0), (20, 4.0), (30, 4.0), (30, 2.0), (40, 4.0)]
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps({"step": s, "samples_per_s": r, "world_size": 2}) + "\n" for s, r in rows))
+    assert trained_seconds(tmp_path, 2, 40) == 10 + 10 + 20 + 10
+    assert trained_seconds(tmp_path, 2, 20) == 20

@@ -63,7 +63,7 @@ def export_run(run_dir: Path, output: Path, data: Path | None = None, val: Path 
     clips = [np.asarray(cache.frames[s : s + min(n, TABLE_FRAMES_PER_CLIP)]) for s, n in zip(cache.clip_start, cache.clip_length)]
     tables, scales = fit_tables(model, clips)
 
-    trained_s = ckpt.stat().st_mtime - (run_dir / "config.json").stat().st_mtime
+    trained_s = trained_seconds(run_dir, cfg.batch_size, int(state["step"]))
     dev: dict[str, float] = {}
     if val is not None:
         from .data import load_validation_clips
@@ -100,6 +100,27 @@ def _lineage(cfg: TrainConfig) -> dict | None:
         # config.json is rewritten at each (re)start; the run's first metrics line is older.
         out["trained_wall_seconds"] = round(ckpt.stat().st_mtime - (run_dir / "config.json").stat().st_mtime)
     return out
+
+
+def trained_seconds(run_dir: Path, batch_size: int, up_to_step: int) -> float:
+    """Wall-clock seconds of training up to `up_to_step`, summed from metrics.jsonl (each
+    line covers the steps since the previous one at its samples/s), so restarts and resumes
+    count once: a step logged again after a resume replaces its first logging."""
+    per_step: dict[int, float] = {}
+    previous = 0
+    path = run_dir / "metrics.jsonl"
+    for line in path.read_text().splitlines() if path.is_file() else []:
+        row = json.loads(line)
+        step = int(row["step"])
+        if step <= previous:  # a resumed run logs from its checkpoint again
+            previous = max((s for s in per_step if s < step), default=0)
+            for s in [s for s in per_step if s >= step]:
+                del per_step[s]
+        rate = float(row.get("samples_per_s", 0.0))
+        if rate > 0:
+            per_step[step] = (step - previous) * batch_size * int(row.get("world_size", 1)) / rate
+        previous = step
+    return sum(v for s, v in per_step.items() if s <= up_to_step)
 
 
 def _world_size(run_dir: Path) -> int:
