@@ -131,6 +131,11 @@ def _world_size(run_dir: Path) -> int:
         return 1
 
 
+def _db(value: float) -> str:
+    """PSNR for the card; 100 dB is psnr_per_frame's value for identical 8-bit frames."""
+    return "identical (100 dB)" if value >= 100.0 else f"{value:.2f} dB"
+
+
 def model_card(model: torch.nn.Module, cfg: TrainConfig, provenance: dict, model_id: str) -> str:
     dev = provenance["dev_metrics_quality4"]
     lines = [
@@ -164,8 +169,8 @@ def model_card(model: torch.nn.Module, cfg: TrainConfig, provenance: dict, model
                 lines.append(f"| {lo}–{hi} | {dev[f'psnr_{lo}_{hi}']:.2f} | {dev[f'psnr_freeze_{lo}_{hi}']:.2f} |")
         lines += [
             "",
-            f"- Keyframe rebuilt from itself: {dev.get('psnr_self', float('nan')):.2f} dB from the clean frame, "
-            f"{dev.get('psnr_self_decoded_keyframe', float('nan')):.2f} dB from the decoded keyframe (the codec's reference); "
+            f"- Keyframe rebuilt from itself: {_db(dev.get('psnr_self', float('nan')))} from the clean frame, "
+            f"{_db(dev.get('psnr_self_decoded_keyframe', float('nan')))} from the decoded keyframe (the codec's reference); "
             f"{dev.get('psnr_self_near', float('nan')):.2f} dB with its token moved by {NEAR_SELF_DISTANCE} "
             "(the median quantisation error at --quality 4)",
             f"- PSNR gain of each frame's own token over the keyframe's token: {dev.get('psnr_gain_own_token', float('nan')):+.2f} dB",
