@@ -61,3 +61,20 @@ def test_missing_and_unknown_models(tmp_path: Path) -> None:
         load_weights(tmp_path / "absent.safetensors")
     with pytest.raises(WeightsError, match="unknown model"):
         resolve_model("no-such-model")
+
+
+def test_shipped_models() -> None:
+    from imfcodec.model.weights import DEFAULT_MODEL, find_model_by_id, shipped_models
+
+    shipped = shipped_models()
+    assert DEFAULT_MODEL in shipped
+    for name, path in shipped.items():
+        loaded = load_weights(path)
+        assert loaded.tables is not None, name
+        assert path.stat().st_size < 40 * 2**20, name
+        assert find_model_by_id(file_sha256(path)) == path  # files made with it still decode
+    # v2 is v1's weights with the correction gate on; v1 keeps decoding without it.
+    v1, v2 = load_weights(shipped["imf-small-v1"]), load_weights(shipped["imf-small-v2"])
+    assert v1.model.config.correction_gate == 0.0 and v2.model.config.correction_gate == 0.1
+    a, b = v1.model.state_dict(), v2.model.state_dict()
+    assert a.keys() == b.keys() and all(a[k].equal(b[k]) for k in a)

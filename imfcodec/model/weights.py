@@ -26,7 +26,7 @@ from .config import IMFConfig
 from .imf import IMF
 
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "weights"
-DEFAULT_MODEL = "imf-small-v1"
+DEFAULT_MODEL = "imf-small-v2"
 TABLES_KEY = "prior.tables"
 FORMAT = "imfcodec-weights-1"
 
