@@ -35,6 +35,8 @@ def test_round_trip_is_bit_exact(tmp_path: Path) -> None:
     assert torch.equal(a, b)
     # Saving the same weights again gives the same id.
     assert save_weights(loaded.model, tmp_path / "again.safetensors", tables=tables, provenance={"steps": 3}) == model_id
+    # Not private to its writer (mkstemp's 0600): readable like the sidecar beside it.
+    assert (tmp_path / "m.safetensors").stat().st_mode & 0o777 == (tmp_path / "m.json").stat().st_mode & 0o777
 
 
 def test_refuses_a_pickle(tmp_path: Path) -> None:
