@@ -157,3 +157,27 @@ def test_trained_seconds_counts_resumed_steps_once(tmp_path: Path) -> None:
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps({"step": s, "samples_per_s": r, "world_size": 2}) + "\n" for s, r in rows))
     assert trained_seconds(tmp_path, 2, 40) == 10 + 10 + 20 + 10
     assert trained_seconds(tmp_path, 2, 20) == 20
+
+
+def test_weight_average_resumes_exactly_and_is_exported(tmp_path: Path, data_dir: Path, cache_dir: Path) -> None:
+    from safetensors.torch import load_file
+
+    from training.export import export_run
+
+    cfg = tiny(steps=4, checkpoint_every=2, ema_decay=0.9)
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    train(cfg, RunPaths(data=data_dir, out=straight, cache=cache_dir))
+    train(cfg, RunPaths(data=data_dir, out=resumed, cache=cache_dir), stop_after=2)
+    train(cfg, RunPaths(data=data_dir, out=resumed, cache=cache_dir), resume=True)
+    a = load_file(str(straight / "checkpoints" / "step_0000004" / "weights.safetensors"))
+    b = load_file(str(resumed / "checkpoints" / "step_0000004" / "weights.safetensors"))
+    ema = [k for k in a if k.startswith("generator_ema.")]
+    assert ema and all(a[k].equal(b[k]) for k in a)
+    # The average differs from the live weights, and it is what export writes.
+    live = "generator." + ema[0].removeprefix("generator_ema.")
+    assert not a[ema[0]].equal(a[live])
+    export_run(straight, tmp_path / "m.safetensors", data=data_dir)
+    exported = load_file(str(tmp_path / "m.safetensors"))
+    name = ema[0].removeprefix("generator_ema.model.")
+    assert exported[name].equal(a[ema[0]])
+    assert "exponential moving average" in (tmp_path / "m.md").read_text()

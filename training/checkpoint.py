@@ -45,15 +45,29 @@ def save_checkpoint(run_dir: Path, step: int, modules: dict[str, torch.nn.Module
     return final
 
 
-def load_weights(path: Path, modules: dict[str, torch.nn.Module]) -> None:
-    """Load a checkpoint folder's weights into `modules` (strictly: names and shapes must match)."""
+OPTIONAL_MODULES = {"generator_ema"}  # a run may switch its weight average on when resumed
+
+
+def load_weights(path: Path, modules: dict[str, torch.nn.Module]) -> list[str]:
+    """Load a checkpoint folder's weights into `modules` (strictly: names and shapes must
+    match). Returns the names of optional modules the file has nothing for, left as they are."""
     tensors = load_file(str(path / "weights.safetensors"))
+    absent = []
     for name, module in modules.items():
         prefix = name + "."
-        module.load_state_dict({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})
+        own = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+        if own:
+            module.load_state_dict(own)
+        elif name in OPTIONAL_MODULES:
+            absent.append(name)
+        else:
+            raise KeyError(f"{path}: the checkpoint holds no {name!r} weights")
+    return absent
 
 
 def load_checkpoint(path: Path, modules: dict[str, torch.nn.Module]) -> dict[str, Any]:
     """Load weights into `modules` and return the state dict (optimizer, step, RNG, ...)."""
-    load_weights(path, modules)
-    return torch.load(path / "state.pt", weights_only=True)
+    absent = load_weights(path, modules)
+    state = torch.load(path / "state.pt", weights_only=True)
+    state["absent_modules"] = absent
+    return state

@@ -41,6 +41,9 @@ class TrainConfig(JsonConfig):
     # term starts at rate_start: motion must be found before it is taxed.
     token_noise_warmup_steps: int = 0
     rate_start: int = 0
+    # Exponential moving average of the generator's weights (0: off); validated beside the
+    # live weights and exported instead of them.
+    ema_decay: float = 0.0
     # Loss weights.
     lambda_l1: float = 1.0
     lambda_perceptual: float = 1.0  # VGG19 pyramid, or MS-SSIM when VGG weights are absent

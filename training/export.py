@@ -52,7 +52,11 @@ def export_run(run_dir: Path, output: Path, data: Path | None = None, val: Path 
     if ckpt is None:
         raise FileNotFoundError(f"{run_dir}: no checkpoint to export")
     model, prior = build_model(cfg)
-    state = load_checkpoint(ckpt, {"generator": Generator(model, prior)})
+    # The weight average when the run kept one, else the live weights.
+    averaged = cfg.ema_decay > 0
+    state = load_checkpoint(ckpt, {"generator_ema" if averaged else "generator": Generator(model, prior)})
+    if state["absent_modules"]:
+        raise KeyError(f"{ckpt}: the run's recipe averages weights, but this checkpoint holds no average")
     model.eval()
     launch = json.loads((run_dir / "launch.json").read_text()) if (run_dir / "launch.json").is_file() else {}
     data = data or (Path(launch["data"]) if launch.get("data") else None)
@@ -72,6 +76,7 @@ def export_run(run_dir: Path, output: Path, data: Path | None = None, val: Path 
     provenance = {
         "recipe": json.loads(cfg.to_json()),
         "steps": int(state["step"]),
+        "weights": f"exponential moving average, decay {cfg.ema_decay}" if averaged else "live",
         "trained_wall_seconds": round(trained_s),
         "world_size": _world_size(run_dir),
         "train_data": str(Path(data).name),
@@ -145,6 +150,7 @@ def model_card(model: torch.nn.Module, cfg: TrainConfig, provenance: dict, model
         f"- Parameters: {count_parameters(model) / 1e6:.2f} M",
         f"- Training: {provenance['steps']} steps, batch {cfg.batch_size} × {provenance['world_size']} worker(s), "
         f"{provenance['trained_wall_seconds'] / 60:.0f} minutes of wall-clock time, on the train split only.",
+        f"- Weights: {provenance.get('weights', 'live')}.",
         f"- Losses: L1 ×{cfg.lambda_l1}, perceptual ×{cfg.lambda_perceptual} (MS-SSIM fallback unless VGG weights were given), "
         f"GAN ×{cfg.lambda_gan}, rate ×{cfg.lambda_rate} per bit.",
         "- Entropy tables: one Laplace per token dimension and --quality, fitted on the codec's own residuals "
