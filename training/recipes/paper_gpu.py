@@ -15,6 +15,7 @@ RECIPE = TrainConfig(
     lambda_gan=1.0,
     gan_start=20_000,
     lambda_rate=0.01,
+    ema_decay=0.999,
     val_every=2000,
     checkpoint_every=2000,
     image_every=2000,
