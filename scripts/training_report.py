@@ -51,15 +51,24 @@ def main(run: Path, png: Path) -> None:
         "| step | PSNR all | freeze all | 1–25 | freeze 1–25 | 26–100 | freeze 26–100 | self | self, token moved 0.3 | own-token gain | token spread | residual entropy (bits/token) | zero residuals |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for v in val:
-        near = f"{v['val_psnr_self_near']:.1f}" if "val_psnr_self_near" in v else "–"
-        rows.append(
-            f"| {v['step']} | {v['val_psnr']:.2f} | {v['val_psnr_freeze']:.2f} | {v.get('val_psnr_1_25', float('nan')):.2f} | "
-            f"{v.get('val_psnr_freeze_1_25', float('nan')):.2f} | {v.get('val_psnr_26_100', float('nan')):.2f} | "
-            f"{v.get('val_psnr_freeze_26_100', float('nan')):.2f} | {v['val_psnr_self']:.1f} | {near} | "
-            f"{v['val_psnr_gain_own_token']:+.2f} | "
-            f"{v['val_token_spread']:.3f} | {v['val_residual_entropy_bits']:.1f} | {100 * v['val_residual_zero_fraction']:.0f} % |"
-        )
+    # One row per validation, and one more for the weight average when the run kept one.
+    for entry in val:
+        for prefix, label in (("val_", ""), ("val_ema_", " (average)")):
+            v = {
+                k.replace(prefix, "val_", 1): x
+                for k, x in entry.items()
+                if k.startswith(prefix) and (prefix == "val_ema_" or not k.startswith("val_ema_"))
+            }
+            if "val_psnr" not in v:
+                continue
+            near = f"{v['val_psnr_self_near']:.1f}" if "val_psnr_self_near" in v else "–"
+            rows.append(
+                f"| {entry['step']}{label} | {v['val_psnr']:.2f} | {v['val_psnr_freeze']:.2f} | {v.get('val_psnr_1_25', float('nan')):.2f} | "
+                f"{v.get('val_psnr_freeze_1_25', float('nan')):.2f} | {v.get('val_psnr_26_100', float('nan')):.2f} | "
+                f"{v.get('val_psnr_freeze_26_100', float('nan')):.2f} | {v['val_psnr_self']:.1f} | {near} | "
+                f"{v['val_psnr_gain_own_token']:+.2f} | "
+                f"{v['val_token_spread']:.3f} | {v['val_residual_entropy_bits']:.1f} | {100 * v['val_residual_zero_fraction']:.0f} % |"
+            )
     print("\n".join(rows))
     sps = [m["samples_per_s"] for m in metrics[len(metrics) // 10 :]]
     if sps:
