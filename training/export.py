@@ -23,7 +23,7 @@ from .checkpoint import latest_checkpoint, load_checkpoint
 from .config import TrainConfig
 from .data import build_frame_cache, open_frame_cache
 from .evaluate import BUCKETS, NEAR_SELF_DISTANCE, evaluate_clips
-from .trainer import Generator, build_model, recalibrate_token_norm
+from .trainer import Generator, build_model
 
 TABLE_FRAMES_PER_CLIP = 120
 
@@ -64,8 +64,6 @@ def export_run(run_dir: Path, output: Path, data: Path | None = None, val: Path 
         raise ValueError("--data is needed to fit the entropy tables")
     cache_root = Path(launch["cache"]) if launch.get("cache") else run_dir / "cache"
     cache = open_frame_cache(build_frame_cache(data, cache_root, cfg.size, cfg.cache_max_frames, cfg.keyframe_qualities, cfg.seed))
-    if averaged:
-        recalibrate_token_norm(model, cache, cfg)
     clips = [np.asarray(cache.frames[s : s + min(n, TABLE_FRAMES_PER_CLIP)]) for s, n in zip(cache.clip_start, cache.clip_length)]
     tables, scales = fit_tables(model, clips)
 
@@ -78,7 +76,7 @@ def export_run(run_dir: Path, output: Path, data: Path | None = None, val: Path 
     provenance = {
         "recipe": json.loads(cfg.to_json()),
         "steps": int(state["step"]),
-        "weights": f"exponential moving average, decay {cfg.ema_decay}, token statistics re-measured" if averaged else "live",
+        "weights": f"exponential moving average, decay {cfg.ema_decay}" if averaged else "live",
         "trained_wall_seconds": round(trained_s),
         "world_size": _world_size(run_dir),
         "train_data": str(Path(data).name),

@@ -27,7 +27,7 @@ from imfcodec.model.prior import TokenPrior
 
 from .checkpoint import latest_checkpoint, load_checkpoint, load_weights, save_checkpoint
 from .config import TrainConfig
-from .data import FrameCache, build_frame_cache, curriculum_distance, load_validation_clips, open_frame_cache, sample_pairs
+from .data import build_frame_cache, curriculum_distance, load_validation_clips, open_frame_cache, sample_pairs
 from .evaluate import evaluate_clips
 from .losses import AdaptiveAugment, PatchDiscriminator, hinge_d_loss, hinge_g_loss, perceptual_loss
 
@@ -266,9 +266,7 @@ def train(cfg: TrainConfig, paths: RunPaths, resume: bool = False, stop_after: i
         if is_main and val_clips and cfg.val_every and (done % cfg.val_every == 0 or done == cfg.steps):
             val = {"step": done, **{f"val_{k}": v for k, v in evaluate_clips(model, val_clips).items()}}
             if ema is not None:
-                average = copy.deepcopy(ema.model)
-                recalibrate_token_norm(average, cache, cfg)
-                val |= {f"val_ema_{k}": v for k, v in evaluate_clips(average, val_clips).items()}
+                val |= {f"val_ema_{k}": v for k, v in evaluate_clips(ema.model, val_clips).items()}
             with open(paths.out / "validation.jsonl", "a") as f:
                 f.write(json.dumps(val) + "\n")
             if sink:
@@ -301,32 +299,6 @@ def update_ema(ema: nn.Module, live: nn.Module, decay: float) -> None:
         e.lerp_(p.detach(), 1.0 - decay)
     for e, b in zip(ema.buffers(), live.buffers(), strict=True):
         e.copy_(b)
-
-
-@torch.no_grad()
-def recalibrate_token_norm(model: IMF, cache: FrameCache, cfg: TrainConfig, batches: int = 32) -> None:
-    """Re-measure TokenNorm's statistics for `model`'s own token encoder over training pairs
-    drawn as in training (full distance range), averaged exactly rather than by momentum.
-
-    A weight average's encoder is not the live one its copied statistics were measured
-    on; left as they are, the token's scale (and with it what each --quality step means)
-    drifts: within-clip spread 0.46 against 0.10 in one run."""
-    encoder = model.token_encoder
-    device = next(model.parameters()).device
-    total, squared, count, pairs = None, None, 0, 0
-    for i in range(batches):
-        ref, cur = sample_pairs(cache, i, 0, max(cfg.batch_size, 8), cfg.max_distance, cfg.same_frame_prob, cfg.seed + 7919)
-        raw_ref, raw_cur = encoder.raw(torch.cat([ref, cur]).to(device)).float().chunk(2)
-        both = torch.cat([raw_ref, raw_cur])
-        total = both.sum(0) if total is None else total + both.sum(0)
-        diff = (raw_cur - raw_ref).pow(2).sum(0)
-        squared = diff if squared is None else squared + diff
-        count += both.shape[0]
-        pairs += raw_ref.shape[0]
-    assert total is not None and squared is not None
-    encoder.norm.running_mean.copy_(total / count)
-    encoder.norm.running_var.copy_(squared / pairs)
-    encoder.norm.initialized.fill_(True)
 
 
 def _resolve_init(path: Path) -> Path:
