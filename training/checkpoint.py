@@ -27,6 +27,11 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return dirs[-1] if dirs else None
 
 
+def resolve_checkpoint(path: Path) -> Path | None:
+    """A checkpoint folder as given, or a run folder's last checkpoint (None: neither)."""
+    return path if (path / "weights.safetensors").is_file() else latest_checkpoint(path)
+
+
 def save_checkpoint(run_dir: Path, step: int, modules: dict[str, torch.nn.Module], state: dict[str, Any], keep: int) -> Path:
     """modules: name -> module whose state_dict goes into weights.safetensors as 'name.key'."""
     root = run_dir / "checkpoints"

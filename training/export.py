@@ -19,7 +19,7 @@ from imfcodec.model import count_parameters
 from imfcodec.model.prior import QUALITY_STEPS, fit_scales, frozen_tables
 from imfcodec.model.weights import save_weights
 
-from .checkpoint import latest_checkpoint, load_checkpoint
+from .checkpoint import latest_checkpoint, load_checkpoint, resolve_checkpoint
 from .config import TrainConfig
 from .data import build_frame_cache, open_frame_cache
 from .evaluate import BUCKETS, NEAR_SELF_DISTANCE, evaluate_clips
@@ -95,15 +95,15 @@ def _lineage(cfg: TrainConfig) -> dict | None:
     """Steps and wall time of the run a fine-tune started from (`init_from`), when it is at hand."""
     if not cfg.init_from:
         return None
-    start = Path(cfg.init_from)
-    ckpt = start if (start / "weights.safetensors").is_file() else latest_checkpoint(start)
+    ckpt = resolve_checkpoint(Path(cfg.init_from))
     if ckpt is None:
-        return {"checkpoint": start.name}
+        return {"checkpoint": Path(cfg.init_from).name}
     run_dir = ckpt.parent.parent
-    out: dict = {"run": run_dir.name, "checkpoint": ckpt.name, "steps": int(ckpt.name.removeprefix("step_"))}
+    steps = int(ckpt.name.removeprefix("step_"))
+    out: dict = {"run": run_dir.name, "checkpoint": ckpt.name, "steps": steps}
     if (run_dir / "config.json").is_file():
-        # config.json is rewritten at each (re)start; the run's first metrics line is older.
-        out["trained_wall_seconds"] = round(ckpt.stat().st_mtime - (run_dir / "config.json").stat().st_mtime)
+        batch_size = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text())).batch_size
+        out["trained_wall_seconds"] = round(trained_seconds(run_dir, batch_size, steps))
     return out
 
 

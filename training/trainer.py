@@ -25,7 +25,7 @@ from imfcodec.frames import tensor_to_frames
 from imfcodec.model import IMF, preset
 from imfcodec.model.prior import TokenPrior
 
-from .checkpoint import latest_checkpoint, load_checkpoint, load_weights, save_checkpoint
+from .checkpoint import latest_checkpoint, load_checkpoint, load_weights, resolve_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .data import build_frame_cache, curriculum_distance, load_validation_clips, open_frame_cache, sample_pairs
 from .evaluate import evaluate_clips
@@ -119,16 +119,17 @@ def train(cfg: TrainConfig, paths: RunPaths, resume: bool = False, stop_after: i
 
     start_step = 0
     modules: dict[str, nn.Module] = {"generator": gen} | ({"discriminator": disc} if disc is not None else {})
+    ckpt = latest_checkpoint(paths.out) if resume else None
+    if ckpt is None and cfg.init_from:
+        start = resolve_checkpoint(Path(cfg.init_from))
+        if start is None:
+            raise FileNotFoundError(f"{cfg.init_from}: neither a checkpoint folder nor a run folder with checkpoints")
+        load_weights(start, {"generator": gen})
     # An exponential moving average of the generator's weights, the model that is validated
     # and exported when the recipe asks for one: single checkpoints swing by tenths of a dB.
     ema = copy.deepcopy(gen).requires_grad_(False) if cfg.ema_decay > 0 else None
     if ema is not None:
         modules["generator_ema"] = ema
-    ckpt = latest_checkpoint(paths.out) if resume else None
-    if ckpt is None and cfg.init_from:
-        load_weights(_resolve_init(Path(cfg.init_from)), {"generator": gen})
-    if ema is not None:
-        ema.load_state_dict(gen.state_dict())
     if resume:
         if ckpt is not None:
             state = load_checkpoint(ckpt, modules)
@@ -299,16 +300,6 @@ def update_ema(ema: nn.Module, live: nn.Module, decay: float) -> None:
         e.lerp_(p.detach(), 1.0 - decay)
     for e, b in zip(ema.buffers(), live.buffers(), strict=True):
         e.copy_(b)
-
-
-def _resolve_init(path: Path) -> Path:
-    """A checkpoint folder as given, or a run folder's last checkpoint."""
-    if (path / "weights.safetensors").is_file():
-        return path
-    ckpt = latest_checkpoint(path)
-    if ckpt is None:
-        raise FileNotFoundError(f"{path}: neither a checkpoint folder nor a run folder with checkpoints")
-    return ckpt
 
 
 def _sync_buffers(module: nn.Module, world: int) -> None:
