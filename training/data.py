@@ -155,8 +155,7 @@ def sample_pairs(
     The reference is the keyframe-codec copy of its frame, or with `clean_ref_prob` the
     clean frame. A same-frame pair (probability `same_frame_prob`) asks for the clean
     frame back from its degraded copy, or with `same_frame_identity` for the reference
-    itself: equal tokens then mean "give the keyframe back", which is what keeps the
-    keyframe rebuilt from itself exact instead of re-sharpened.
+    itself (tried against re-sharpened keyframes; it hurt, see TrainConfig).
     Same augmentation on both images of a pair: horizontal flip, brightness and contrast.
     """
     rng = np.random.default_rng([seed, rank, step])

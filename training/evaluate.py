@@ -26,8 +26,8 @@ def evaluate_clip(model: IMF, frames: np.ndarray, quality: int = 4, batch: int =
     codec = get_codec(DEFAULT_KEYFRAME_CODEC)
     key = codec.decode(codec.encode(frames[0], quality))
     device = next(model.parameters()).device
-    state = model.prepare_reference(frames_to_tensor(key[None]).to(device))
-    tokens = torch.cat([model.encode_tokens(frames_to_tensor(frames[i : i + batch]).to(device)) for i in range(1, len(frames), batch)])
+    state = model.prepare_reference(frames_to_tensor(key[None], device))
+    tokens = torch.cat([model.encode_tokens(frames_to_tensor(frames[i : i + batch], device)) for i in range(1, len(frames), batch)])
     start = state.token[0].double().cpu().numpy()
     q, decoded = quantize_tokens(tokens.double().cpu().numpy(), start, quality_step(quality))
     decoded_t = torch.from_numpy(decoded).float().to(device)

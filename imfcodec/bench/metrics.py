@@ -43,15 +43,18 @@ def psnr_yuv_per_frame(ref: np.ndarray, test: np.ndarray) -> np.ndarray:
     return (6 * psnr_per_frame(ry, ty) + psnr_per_frame(ru, tu) + psnr_per_frame(rv, tv)) / 8
 
 
+MS_SSIM_MIN_SIDE = 161  # MS-SSIM's five scales with an 11-tap window need this many pixels
+
+
 def ms_ssim_per_frame(ref: np.ndarray, test: np.ndarray, batch: int = 25) -> np.ndarray:
     """MS-SSIM on RGB, data range 255, per frame of (T, H, W, 3) uint8 pairs -> (T,).
 
-    MS-SSIM's five scales need frames of at least 161 px; smaller frames get single-scale
-    SSIM (the bench reports those as missing rather than mix the two).
+    Frames under MS_SSIM_MIN_SIDE px get single-scale SSIM instead (the bench reports
+    those as missing rather than mix the two).
     """
     from pytorch_msssim import ms_ssim, ssim
 
-    fn = ms_ssim if min(ref.shape[1:3]) > 160 else ssim
+    fn = ms_ssim if min(ref.shape[1:3]) >= MS_SSIM_MIN_SIDE else ssim
     out = []
     with torch.no_grad():
         for i in range(0, len(ref), batch):

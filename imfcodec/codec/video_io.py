@@ -48,25 +48,24 @@ def _open(path: str | Path, sequence_fps: Fraction = SEQUENCE_FPS) -> av.contain
     or a folder of images (read in name order: zero-padded names keep their order)."""
     path = Path(path)
     image2: dict[str, str] = {"framerate": str(sequence_fps)}
+    sequence: str | None = None  # what the image2 demuxer opens, for image sequences
     if "%" in path.name:
         if not path.parent.is_dir():
             raise VideoInputError(f"{path.parent}: no such folder")
-        source = str(path)
+        sequence = str(path)
     elif path.is_dir():
         suffixes = {p.suffix for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES}
         if not suffixes:
             raise VideoInputError(f"{path}: a folder with no images ({', '.join(IMAGE_SUFFIXES)})")
         if len(suffixes) > 1:
             raise VideoInputError(f"{path}: images of several kinds ({', '.join(sorted(suffixes))}); keep one kind per folder")
-        source = str(Path(glob.escape(str(path))) / f"*{suffixes.pop()}")
+        sequence = str(Path(glob.escape(str(path))) / f"*{suffixes.pop()}")
         image2["pattern_type"] = "glob"
     elif not path.exists():
         raise VideoInputError(f"{path}: no such file")
-    else:
-        source = ""
     try:
-        if source:
-            return av.open(source, "r", format="image2", options=image2)
+        if sequence is not None:
+            return av.open(sequence, "r", format="image2", options=image2)
         return av.open(str(path), "r")
     except av.error.EOFError:
         raise VideoInputError(f"{path}: the video has no frames (the file ends before any data)") from None
