@@ -22,6 +22,8 @@ from typing import IO, Any
 
 import msgpack
 
+from ..atomic import commit, discard, partial_path
+from ..errors import ImfcodecError
 from .header import pack_header, unpack_header
 from .varint import VarintError, decode_varint, encode_varint
 
@@ -36,7 +38,7 @@ UNKNOWN_FRAMES = 0xFFFFFFFF
 MAX_CHUNK = 1 << 30
 
 
-class FormatError(Exception):
+class FormatError(ImfcodecError):
     """The file is not a valid .imf file; the message says where and why, in one line."""
 
 
@@ -115,15 +117,15 @@ def _chunk(kind: bytes, payload: bytes) -> bytes:
 class Writer:
     """Stream an .imf file: header, then groups and audio as they come, then the index.
 
-    Writes to `path + '.partial'` and renames on `close()`; `abort()` (or an exception in a
-    `with` block) removes the partial file, so an interrupted encode leaves no output.
+    Writes under a temporary name (imfcodec.atomic) and renames on `close()`; `abort()` (or an
+    exception in a `with` block) removes the partial file, so an interrupted encode leaves no output.
     """
 
     def __init__(self, path: str | Path, header: dict[str, Any]) -> None:
         self.path = Path(path)
         if not self.path.parent.is_dir():
             raise FileNotFoundError(f"{self.path.parent}: output folder does not exist")
-        self.tmp = self.path.with_name(self.path.name + ".partial")
+        self.tmp = partial_path(self.path)
         self.file: IO[bytes] = open(self.tmp, "wb")
         self.header_bytes = pack_header(header)
         self.file.write(MAGIC + bytes([MAJOR_VERSION, MINOR_VERSION]))
@@ -162,13 +164,15 @@ class Writer:
         self.file.flush()
         os.fsync(self.file.fileno())
         self.file.close()
-        os.replace(self.tmp, self.path)
+        commit(self.tmp, self.path)
 
     def abort(self) -> None:
-        if not self.file.closed:
-            self.file.close()
-        if self.tmp.exists():
-            self.tmp.unlink()
+        try:
+            if not self.file.closed:
+                self.file.close()
+        except OSError:  # a full disk fails the close's flush too; the file goes either way
+            pass
+        discard(self.tmp)
 
     def __enter__(self) -> Writer:
         return self

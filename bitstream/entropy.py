@@ -19,6 +19,8 @@ import constriction
 import numpy as np
 import numpy.typing as npt
 
+from .container import FormatError
+
 TABLE_PRECISION_BITS = 16
 VALUE_LIMIT = 32767
 _UNIFORM = constriction.stream.model.Uniform(2**16)
@@ -107,7 +109,7 @@ def decode(data: bytes, rows: int, table: npt.NDArray[np.integer]) -> npt.NDArra
     """Inverse of `encode`: bytes -> (rows, D) int64."""
     _check_table(table)
     if len(data) % 4:
-        raise ValueError("token stream length is not a multiple of 4 bytes")
+        raise FormatError("token stream length is not a multiple of 4 bytes")
     half = (table.shape[1] - 2) // 2
     d = table.shape[0]
     probs = _probabilities(table)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from ..errors import ImfcodecError
 
-class VarintError(ValueError):
-    pass
+
+class VarintError(ImfcodecError, ValueError):
+    """A varint that runs past its chunk or cannot be written."""
 
 
 def encode_varint(value: int) -> bytes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,45 +14,58 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
+
+from .errors import ImfcodecError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="imfcodec: a neural video codec for talking heads (IMF).")
 console = Console(stderr=True)
 
 
-class UserError(Exception):
-    """An error the user can fix; printed as one line."""
+DEBUG_ENV = "IMFCODEC_DEBUG"
+
+
+@app.callback()
+def _global_options(
+    debug: bool = typer.Option(False, "--debug", help=f"Show the traceback of unexpected errors (or set {DEBUG_ENV}=1)."),
+) -> None:
+    if debug:
+        os.environ[DEBUG_ENV] = "1"
+
+
+def _say(message: str) -> None:
+    console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True, markup=True)
 
 
 @contextmanager
 def _errors(output: Path | None = None) -> Iterator[None]:
-    """Turn every expected failure into one line on stderr and a non-zero exit."""
-    from bitstream.container import FormatError
+    """Turn every failure into one line on stderr and a non-zero exit.
 
-    from .codec.decoder import DecodeError
-    from .codec.encoder import EncodeError
-    from .codec.keyframes import KeyframeCodecError
-    from .codec.video_io import VideoInputError
-    from .model.weights import WeightsError
-
+    ImfcodecError is the user's to fix (exit 1); an operating-system error names its file
+    (exit 1); anything else is a bug in imfcodec: named with how to see its traceback (exit 2).
+    """
     try:
         yield
-    except (UserError, FormatError, DecodeError, EncodeError, KeyframeCodecError, VideoInputError, WeightsError, ValueError) as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
-    except FileNotFoundError as exc:
-        console.print(f"[red]error:[/red] {exc.args[-1] if exc.args else exc}", highlight=False, soft_wrap=True)
+    except ImfcodecError as exc:
+        _say(escape(str(exc)))
         raise typer.Exit(1) from None
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
-            console.print(f"[red]error:[/red] disk full while writing {output or 'the output'}", highlight=False, soft_wrap=True)
+            _say(f"disk full while writing {escape(str(output or 'the output'))}")
         else:
-            console.print(f"[red]error:[/red] {exc.strerror or exc}: {exc.filename or output or ''}", highlight=False, soft_wrap=True)
+            where = exc.filename or output or ""
+            _say(escape(f"{exc.strerror or exc}: {where}"))
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         console.print("[red]interrupted[/red]: nothing was written")
         raise typer.Exit(130) from None
+    except Exception as exc:
+        if os.environ.get(DEBUG_ENV):
+            raise
+        _say(escape(f"internal error {type(exc).__name__}: {exc} (a bug in imfcodec; rerun with --debug for the traceback)"))
+        raise typer.Exit(2) from None
 
 
 def _device(name: str) -> str:
@@ -60,9 +74,9 @@ def _device(name: str) -> str:
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda: no CUDA device is available")
+        raise ImfcodecError("--device cuda: no CUDA device is available")
     if name not in ("cpu", "cuda"):
-        raise UserError(f"--device must be auto, cpu or cuda, got {name!r}")
+        raise ImfcodecError(f"--device must be auto, cpu or cuda, got {name!r}")
     return name
 
 
@@ -71,9 +85,9 @@ def _frame_rate(text: str) -> Fraction:
     try:
         rate = Fraction(text).limit_denominator(1_000_000)
     except (ValueError, ZeroDivisionError):
-        raise UserError(f"--fps {text!r}: not a frame rate (25, 29.97 or 30000/1001)") from None
+        raise ImfcodecError(f"--fps {text!r}: not a frame rate (25, 29.97 or 30000/1001)") from None
     if not 0 < rate <= 1000:
-        raise UserError(f"--fps {text!r}: must be above 0 and at most 1000")
+        raise ImfcodecError(f"--fps {text!r}: must be above 0 and at most 1000")
     return rate
 
 
@@ -117,12 +131,12 @@ def encode(
         from .model.weights import load_weights, resolve_model
 
         if crop not in ("center", "pad"):
-            raise UserError("--crop must be center or pad")
+            raise ImfcodecError("--crop must be center or pad")
         if output.suffix.lower() != ".imf":
-            raise UserError(f"{output}: the output name must end in .imf")
+            raise ImfcodecError(f"{output}: the output name must end in .imf")
         loaded = load_weights(resolve_model(model), _device(device))
         if size is not None and size != loaded.model.config.size:
-            raise UserError(f"--size {size}: this model codes {loaded.model.config.size}x{loaded.model.config.size} frames")
+            raise ImfcodecError(f"--size {size}: this model codes {loaded.model.config.size}x{loaded.model.config.size} frames")
         options = EncodeOptions(
             quality=quality,
             max_keyframe_interval=max_keyframe_interval,
@@ -145,7 +159,7 @@ def encode(
 
             summary = encode_video(input, output, loaded, options, report)
         if not quiet:
-            from bitstream.container import Reader
+            from imfcodec.bitstream.container import Reader
 
             from .codec.info import describe
 
@@ -183,7 +197,7 @@ def decode(
         if model is None:
             path = find_model_by_id(imf.header["model_id"])
             if path is None:
-                raise UserError(f"{input} needs model {imf.header['model_id']}, which this installation does not have (pass --model)")
+                raise ImfcodecError(f"{input} needs model {imf.header['model_id']}, which this installation does not have (pass --model)")
         else:
             path = resolve_model(model)
         loaded = load_weights(path, _device(device))
@@ -208,7 +222,7 @@ def info(
 ) -> None:
     """Describe an .imf file: header, keyframes, bytes and kbps per part."""
     with _errors():
-        from bitstream.container import Reader
+        from imfcodec.bitstream.container import Reader
 
         from .codec.info import describe
 
@@ -251,12 +265,12 @@ def train(
     with _errors():
         import dataclasses
 
-        from training.config import load_recipe
-        from training.launcher import LaunchSpec, launch
-        from training.trainer import RunPaths
+        from imfcodec.training.config import load_recipe
+        from imfcodec.training.launcher import LaunchSpec, launch
+        from imfcodec.training.trainer import RunPaths
 
         if data is None:
-            raise UserError("--data is required")
+            raise ImfcodecError("--data is required")
         cfg = load_recipe(config)
         overrides = {
             k: v
@@ -292,7 +306,7 @@ def export_cmd(
 ) -> None:
     """Freeze a training run into inference weights with integer entropy tables and a model card."""
     with _errors(output):
-        from training.export import export_run
+        from imfcodec.training.export import export_run
 
         model_id = export_run(run_dir, output, data=data, val=val, notes=notes)
         console.print(f"{output}: model id {model_id}")

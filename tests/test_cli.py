@@ -154,7 +154,7 @@ def test_output_folder_missing(tmp_path: Path, clip: Path, encoded: Path, tiny_m
 
 
 def test_disk_full(tmp_path: Path, clip: Path, tiny_model_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import bitstream.container as container
+    import imfcodec.bitstream.container as container
 
     def full(self, group):  # the disk fills while the first group is written
         raise OSError(errno.ENOSPC, "No space left on device")

@@ -12,8 +12,8 @@ import av
 import numpy as np
 import pytest
 
-from bitstream import entropy
-from bitstream.container import Reader
+from imfcodec.bitstream import entropy
+from imfcodec.bitstream.container import Reader
 from imfcodec.codec.decoder import DecodeOptions, decode_file, iter_decoded_frames, read_imf
 from imfcodec.codec.encoder import EncodeOptions, encode_video
 from imfcodec.model.weights import load_weights

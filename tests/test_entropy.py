@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bitstream import entropy
+from imfcodec.bitstream import entropy
 
 
 def tables(dim: int = 16, scale: float = 1.5) -> np.ndarray:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from imfcodec.training.config import load_recipe
+from imfcodec.training.launcher import LaunchSpec, launch
+from imfcodec.training.trainer import RunPaths, train
 from tests.conftest import synthetic_frames, write_clip
-from training.config import load_recipe
-from training.launcher import LaunchSpec, launch
-from training.trainer import RunPaths, train
 
 pytestmark = pytest.mark.filterwarnings("ignore:VGG19 weights not found")
 
@@ -76,7 +76,7 @@ def test_init_from_starts_at_those_weights(tmp_path: Path, data_dir: Path, cache
     params = [k for k in a if "running_" not in k and not k.endswith("initialized")]
     assert params and all(a[k].equal(b[k]) for k in params)
     # The exported model card names where the fine-tune started.
-    from training.export import export_run
+    from imfcodec.training.export import export_run
 
     export_run(tuned, tmp_path / "tuned.safetensors", data=data_dir)
     assert "Started from run `first` checkpoint `step_0000002` (2 steps" in (tmp_path / "tuned.md").read_text()
@@ -85,7 +85,7 @@ def test_init_from_starts_at_those_weights(tmp_path: Path, data_dir: Path, cache
 
 
 def test_same_frame_pairs(data_dir: Path, cache_dir: Path) -> None:
-    from training.data import build_frame_cache, open_frame_cache, sample_pairs
+    from imfcodec.training.data import build_frame_cache, open_frame_cache, sample_pairs
 
     cfg = tiny()
     cache = open_frame_cache(build_frame_cache(data_dir, cache_dir, cfg.size, cfg.cache_max_frames, cfg.keyframe_qualities, cfg.seed))
@@ -125,7 +125,7 @@ def test_export_then_encode(tmp_path: Path, data_dir: Path, cache_dir: Path, cli
 
 
 def test_missing_vgg_falls_back_with_warning() -> None:
-    from training.losses import StructuralLoss, perceptual_loss
+    from imfcodec.training.losses import StructuralLoss, perceptual_loss
 
     with pytest.warns(UserWarning, match="falls back to MS-SSIM"):
         loss = perceptual_loss(None)
@@ -149,7 +149,7 @@ def test_train_command_line(tmp_path: Path, data_dir: Path, cache_dir: Path) -> 
 
 
 def test_trained_seconds_counts_resumed_steps_once(tmp_path: Path) -> None:
-    from training.export import trained_seconds
+    from imfcodec.training.export import trained_seconds
 
     # 10 steps per line, batch 2 × 2 workers at 4 samples/s: 10 s per line. The run was
     # killed after step 30 and resumed from its step-20 checkpoint, logging 30 and 40.
@@ -162,7 +162,7 @@ def test_trained_seconds_counts_resumed_steps_once(tmp_path: Path) -> None:
 def test_weight_average_resumes_exactly_and_is_exported(tmp_path: Path, data_dir: Path, cache_dir: Path) -> None:
     from safetensors.torch import load_file
 
-    from training.export import export_run
+    from imfcodec.training.export import export_run
 
     cfg = tiny(steps=4, checkpoint_every=2, ema_decay=0.9)
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from imfcodec.codec.video_io import VideoInputError, VideoWriter, crop_box, iter_frames, probe, to_square
+from imfcodec.errors import ImfcodecError
 from tests.conftest import synthetic_frames
 
 
@@ -77,7 +78,7 @@ def test_image_sequences(tmp_path: Path) -> None:
 
 
 def test_writer_rejects_unknown_extension(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="unsupported output extension"):
+    with pytest.raises(ImfcodecError, match="unsupported output extension"):
         VideoWriter(tmp_path / "x.gif", Fraction(25), 64, 64)
 
 

@@ -6,7 +6,6 @@ so a kill mid-write leaves the previous checkpoint intact; only the last K are k
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -14,12 +13,19 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from ..atomic import atomic_path
+from ..errors import ImfcodecError
+
+
+class CheckpointError(ImfcodecError):
+    """A checkpoint or run folder that is missing, incomplete or not the one asked for."""
+
 
 def checkpoint_dirs(run_dir: Path) -> list[Path]:
     root = run_dir / "checkpoints"
     if not root.is_dir():
         return []
-    return sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("step_") and not p.name.endswith(".tmp"))
+    return sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("step_"))
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
@@ -37,14 +43,10 @@ def save_checkpoint(run_dir: Path, step: int, modules: dict[str, torch.nn.Module
     root = run_dir / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step_{step:07d}"
-    tmp = root / f"step_{step:07d}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
     tensors = {f"{name}.{k}": v.detach().cpu().contiguous() for name, m in modules.items() for k, v in m.state_dict().items()}
-    save_file(tensors, str(tmp / "weights.safetensors"))
-    torch.save(state, tmp / "state.pt")
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
+    with atomic_path(final, folder=True, replace_folder=True) as tmp:
+        save_file(tensors, str(tmp / "weights.safetensors"))
+        torch.save(state, tmp / "state.pt")
     for old in checkpoint_dirs(run_dir)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return final
@@ -66,7 +68,7 @@ def load_weights(path: Path, modules: dict[str, torch.nn.Module]) -> list[str]:
         elif name in OPTIONAL_MODULES:
             absent.append(name)
         else:
-            raise KeyError(f"{path}: the checkpoint holds no {name!r} weights")
+            raise CheckpointError(f"{path}: the checkpoint holds no {name!r} weights")
     return absent
 
 

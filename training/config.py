@@ -9,6 +9,8 @@ from pathlib import Path
 
 from imfcodec.model.config import JsonConfig
 
+from ..errors import ConfigError
+
 
 @dataclass(frozen=True)
 class TrainConfig(JsonConfig):
@@ -76,7 +78,7 @@ def load_recipe(name_or_file: str) -> TrainConfig:
     if path.suffix == ".json" and path.is_file():
         return TrainConfig.from_dict(json.loads(path.read_text()))
     try:
-        module = importlib.import_module(f"training.recipes.{name_or_file}")
+        module = importlib.import_module(f"imfcodec.training.recipes.{name_or_file}")
     except ModuleNotFoundError:
-        raise ValueError(f"unknown recipe {name_or_file!r}") from None
+        raise ConfigError(f"unknown recipe {name_or_file!r}") from None
     return module.RECIPE

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +21,8 @@ import torch
 
 from imfcodec.codec.keyframes import DEFAULT_KEYFRAME_CODEC, get_codec
 from imfcodec.codec.video_io import VideoInputError, iter_frames
+
+from ..atomic import atomic_path
 
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".webm", ".avi", ".y4m", ".m4v"}
 REF_STRIDE = 5
@@ -66,9 +66,16 @@ def build_frame_cache(
     target = Path(cache_root) / _cache_key(videos, size, max_frames, qualities, seed)
     if (target / "index.json").is_file():
         return target
-    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with atomic_path(target, folder=True) as tmp:
+            _fill_frame_cache(tmp, videos, size, max_frames, qualities, seed)
+    except FileExistsError:  # another worker finished it first
+        pass
+    return target
+
+
+def _fill_frame_cache(tmp: Path, videos: list[Path], size: int, max_frames: int, qualities: tuple[int, int], seed: int) -> None:
     codec = get_codec(DEFAULT_KEYFRAME_CODEC)
     rng = np.random.default_rng(seed)
     clips: list[np.ndarray] = []
@@ -84,7 +91,7 @@ def build_frame_cache(
         clips.append(frames)
         names.append(video.name)
     if not clips:
-        raise FileNotFoundError(f"{data_dir}: no readable videos")
+        raise FileNotFoundError(f"{videos[0].parent if videos else 'the data folder'}: no readable videos")
     total = sum(len(c) for c in clips)
     frames_mm = np.lib.format.open_memmap(tmp / "frames.npy", mode="w+", dtype=np.uint8, shape=(total, size, size, 3))
     starts, lengths, ref_frame, ref_clip, refs = [], [], [], [], []
@@ -110,11 +117,6 @@ def build_frame_cache(
         "size": size,
     }
     (tmp / "index.json").write_text(json.dumps(index))
-    try:
-        os.replace(tmp, target)
-    except OSError:  # another process finished first
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
 
 
 def open_frame_cache(folder: str | Path) -> FrameCache:

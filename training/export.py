@@ -19,7 +19,9 @@ from imfcodec.model import count_parameters
 from imfcodec.model.prior import QUALITY_STEPS, fit_scales, frozen_tables
 from imfcodec.model.weights import save_weights
 
-from .checkpoint import latest_checkpoint, load_checkpoint, resolve_checkpoint
+from .. import atomic
+from ..errors import ConfigError
+from .checkpoint import CheckpointError, latest_checkpoint, load_checkpoint, resolve_checkpoint
 from .config import TrainConfig
 from .data import build_frame_cache, open_frame_cache
 from .evaluate import BUCKETS, NEAR_SELF_DISTANCE, evaluate_clips
@@ -56,12 +58,12 @@ def export_run(run_dir: Path, output: Path, data: Path | None = None, val: Path 
     averaged = cfg.ema_decay > 0
     state = load_checkpoint(ckpt, {"generator_ema" if averaged else "generator": Generator(model, prior)})
     if state["absent_modules"]:
-        raise KeyError(f"{ckpt}: the run's recipe averages weights, but this checkpoint holds no average")
+        raise CheckpointError(f"{ckpt}: the run's recipe averages weights, but this checkpoint holds no average")
     model.eval()
     launch = json.loads((run_dir / "launch.json").read_text()) if (run_dir / "launch.json").is_file() else {}
     data = data or (Path(launch["data"]) if launch.get("data") else None)
     if data is None:
-        raise ValueError("--data is needed to fit the entropy tables")
+        raise ConfigError("--data is needed to fit the entropy tables")
     cache_root = Path(launch["cache"]) if launch.get("cache") else run_dir / "cache"
     cache = open_frame_cache(build_frame_cache(data, cache_root, cfg.size, cfg.cache_max_frames, cfg.keyframe_qualities, cfg.seed))
     clips = [np.asarray(cache.frames[s : s + min(n, TABLE_FRAMES_PER_CLIP)]) for s, n in zip(cache.clip_start, cache.clip_length)]
@@ -87,7 +89,7 @@ def export_run(run_dir: Path, output: Path, data: Path | None = None, val: Path 
         "notes": notes,
     }
     model_id = save_weights(model, output, tables=tables, provenance=provenance)
-    output.with_suffix(".md").write_text(model_card(model, cfg, provenance, model_id))
+    atomic.write_text(output.with_suffix(".md"), model_card(model, cfg, provenance, model_id))
     return model_id
 
 

@@ -9,6 +9,8 @@ import os
 import sys
 from dataclasses import dataclass
 
+from .. import atomic
+from ..errors import ConfigError
 from .config import TrainConfig
 from .trainer import RunPaths, train
 
@@ -31,7 +33,8 @@ def launch(cfg: TrainConfig, paths: RunPaths, spec: LaunchSpec, resume: bool = F
         return
     paths.out.mkdir(parents=True, exist_ok=True)
     job = paths.out / "launch.json"
-    job.write_text(
+    atomic.write_text(
+        job,
         json.dumps(
             {
                 "config": json.loads(cfg.to_json()),
@@ -41,18 +44,18 @@ def launch(cfg: TrainConfig, paths: RunPaths, spec: LaunchSpec, resume: bool = F
                 "cache": str(paths.cache) if paths.cache else None,
                 "resume": resume,
             }
-        )
+        ),
     )
     from torch.distributed.run import get_args_parser, run
 
     argv = [f"--nproc-per-node={nproc}", f"--nnodes={spec.nnodes}"]
     if spec.nnodes > 1:
         if not spec.rdzv_endpoint:
-            raise ValueError("--nnodes > 1 needs --rdzv-endpoint HOST:PORT")
+            raise ConfigError("--nnodes > 1 needs --rdzv-endpoint HOST:PORT")
         argv += [f"--node-rank={spec.node_rank}", "--rdzv-backend=c10d", f"--rdzv-endpoint={spec.rdzv_endpoint}"]
     else:
         argv.append("--standalone")
-    argv += ["--module", "training.worker", str(job)]
+    argv += ["--module", "imfcodec.training.worker", str(job)]
     run(get_args_parser().parse_args(argv))
 
 

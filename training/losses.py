@@ -13,6 +13,8 @@ from pytorch_msssim import ms_ssim, ssim
 from safetensors.torch import load_file
 from torch import nn
 
+from ..errors import ConfigError
+
 # torchvision's vgg19().features layout; ReLU outputs used by the paper's loss.
 _VGG_CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512]
 _VGG_TAPS = (1, 6, 11, 20, 29)  # relu1_1, relu2_1, relu3_1, relu4_1, relu5_1
@@ -52,7 +54,7 @@ class VGGPerceptual(nn.Module):
     def __init__(self, weights: Path) -> None:
         super().__init__()
         if weights.suffix != ".safetensors":
-            raise ValueError(f"{weights}: VGG weights must be .safetensors (pickled files are not loaded)")
+            raise ConfigError(f"{weights}: VGG weights must be .safetensors (pickled files are not loaded)")
         state = {k.removeprefix("features."): v for k, v in load_file(str(weights)).items() if k.startswith("features.")}
         self.features = _vgg_features()
         self.features.load_state_dict(state)

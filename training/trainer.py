@@ -25,6 +25,8 @@ from imfcodec.frames import tensor_to_frames
 from imfcodec.model import IMF, preset
 from imfcodec.model.prior import TokenPrior
 
+from .. import atomic
+from ..errors import ConfigError
 from .checkpoint import latest_checkpoint, load_checkpoint, load_weights, resolve_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .data import build_frame_cache, curriculum_distance, load_validation_clips, open_frame_cache, sample_pairs
@@ -151,7 +153,7 @@ def train(cfg: TrainConfig, paths: RunPaths, resume: bool = False, stop_after: i
 
     metrics_file = paths.out / "metrics.jsonl"
     if is_main:
-        (paths.out / "config.json").write_text(cfg.to_json())
+        atomic.write_text(paths.out / "config.json", cfg.to_json())
     progress = _Progress(cfg.steps, start_step, enabled=is_main)
     sink = ExternalLogger(cfg.logger, paths.out, cfg) if is_main else None
     last: dict[str, Any] = {}
@@ -283,7 +285,7 @@ def train(cfg: TrainConfig, paths: RunPaths, resume: bool = False, stop_after: i
         sink.close()
     _sync_buffers(gen, world)
     # Each rank records a digest of its weights: DDP keeps them identical, and this shows it.
-    (paths.out / f"weights-rank{rank}.sha256").write_text(weights_digest(gen) + "\n")
+    atomic.write_text(paths.out / f"weights-rank{rank}.sha256", weights_digest(gen) + "\n")
     if world > 1:
         # A broadcast's root can return before its peers have read everything; tearing the
         # group down then would cut their connections mid-read (gloo aborts the process).
@@ -342,7 +344,7 @@ class ExternalLogger:
                 mode = "online" if os.environ.get("WANDB_API_KEY") else "offline"
                 self.writer = wandb.init(project="imfcodec", dir=str(out), mode=mode, config=json.loads(cfg.to_json()))
             else:
-                raise ValueError(f"unknown logger {kind!r} (none, tensorboard, wandb)")
+                raise ConfigError(f"unknown logger {kind!r} (none, tensorboard, wandb)")
         except ImportError:
             warnings.warn(f"--logger {kind}: package not installed; logging to metrics.jsonl only", stacklevel=2)
 

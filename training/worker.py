@@ -1,4 +1,4 @@
-"""Entry point of one launched worker: `python -m training.worker RUN_DIR/launch.json`."""
+"""Entry point of one launched worker: `python -m imfcodec.training.worker RUN_DIR/launch.json`."""
 
 from __future__ import annotations
 

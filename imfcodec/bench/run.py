@@ -13,8 +13,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from .. import atomic
+from ..atomic import atomic_path
 from ..codec.decoder import iter_decoded_frames, read_imf
 from ..codec.encoder import EncodeOptions, encode_video
+from ..errors import ConfigError
 from ..model.weights import load_weights, resolve_model
 from .anchors import ANCHORS, LOWRES_CRFS, LOWRES_VARIANTS, encode_anchor
 from .metrics import MS_SSIM_MIN_SIDE, kbps, ms_ssim_per_frame, psnr_rgb_per_frame, psnr_yuv_per_frame
@@ -34,7 +37,7 @@ def parse_points(spec: str) -> list[dict[str, Any]]:
             key, _, value = item.partition("=")
             key = key.strip()
             if key not in POINT_KEYS:
-                raise ValueError(f"--points: unknown key {key!r} (use {', '.join(POINT_KEYS)})")
+                raise ConfigError(f"--points: unknown key {key!r} (use {', '.join(POINT_KEYS)})")
             point[key] = POINT_KEYS[key](value)
         points.append(point)
     return points
@@ -72,13 +75,13 @@ def run_bench(
     parsed = parse_points(points) if points.strip() else []
     for a in anchors:
         if a not in ANCHORS and a != "svtav1-lowres":
-            raise ValueError(f"unknown anchor {a!r}; known: {', '.join([*ANCHORS, 'svtav1-lowres'])}")
+            raise ConfigError(f"unknown anchor {a!r}; known: {', '.join([*ANCHORS, 'svtav1-lowres'])}")
     out.mkdir(parents=True, exist_ok=True)
     work = out / "work"
     work.mkdir(exist_ok=True)
     loaded = load_weights(resolve_model(model), device) if parsed else None
     if loaded is not None and loaded.model.config.size != size:
-        raise ValueError(f"--size {size}: the model codes {loaded.model.config.size}² frames")
+        raise ConfigError(f"--size {size}: the model codes {loaded.model.config.size}² frames")
     jobs: list[tuple[str, Any]] = [("imfcodec", p) for p in parsed]
     for a in anchors:
         if a == "svtav1-lowres":
@@ -143,7 +146,7 @@ def run_bench(
                     }
                 rec.update({"clip": video.stem, "frames": n, "fps": float(fps), **measure(reference, decoded)})
                 if kind != "imfcodec":
-                    cached.write_text(json.dumps(rec))
+                    atomic.write_text(cached, json.dumps(rec))
                 records.append(rec)
                 bar.advance(task)
     write_outputs(records, out)
@@ -167,7 +170,7 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def write_outputs(records: list[dict[str, Any]], out: Path) -> None:
-    (out / "results.json").write_text(json.dumps({"records": records, "summary": summarize(records)}, indent=2))
+    atomic.write_text(out / "results.json", json.dumps({"records": records, "summary": summarize(records)}, indent=2))
     keys = [
         "clip",
         "codec",
@@ -183,7 +186,7 @@ def write_outputs(records: list[dict[str, Any]], out: Path) -> None:
         "frames",
         "fps",
     ]
-    with open(out / "results.csv", "w", newline="") as f:
+    with atomic_path(out / "results.csv") as tmp, open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=keys, extrasaction="ignore")
         w.writeheader()
         for r in records:

@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from ..atomic import atomic_path
+
 
 def overlap(rates_a: list[float], rates_b: list[float]) -> tuple[float, float] | None:
     """The rate interval both curves cover, or None."""
@@ -113,5 +115,6 @@ def plot(records: list[dict[str, Any]], path: Path, metric: str = "psnr_rgb", la
         ax.axis("off")
     axes.flat[0].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=80, format=path.suffix.lstrip(".") or "png")
     plt.close(fig)

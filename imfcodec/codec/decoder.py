@@ -10,9 +10,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bitstream import entropy
-from bitstream.container import ImfFile, Reader
+from imfcodec.bitstream import entropy
+from imfcodec.bitstream.container import ImfFile, Reader
 
+from ..atomic import atomic_path
+from ..errors import ImfcodecError
 from ..frames import frames_to_tensor, tensor_to_frames
 from ..model.weights import LoadedModel
 from .keyframes import get_codec
@@ -20,7 +22,7 @@ from .tokens import dequantize_tokens
 from .video_io import VideoWriter
 
 
-class DecodeError(Exception):
+class DecodeError(ImfcodecError):
     pass
 
 
@@ -88,7 +90,7 @@ def decode_file(
     on_progress: Callable[[int, int], None] | None = None,
 ) -> int:
     """Decode `source` to `output` (.mp4/.mkv/.y4m or a folder of PNGs). Returns frames written.
-    The output is written beside its final name and renamed when complete."""
+    The output appears whole or not at all (imfcodec.atomic); a folder with files in it is refused."""
     imf = imf or read_imf(source)
     check_model(imf, loaded)
     output = Path(output)
@@ -100,32 +102,20 @@ def decode_file(
     audio = None
     if imf.audio_header is not None and imf.audio_packets and options.start_frame == 0:
         audio = (imf.audio_header, imf.audio_packets)
-    tmp = output.with_name(f".{output.stem}-partial{output.suffix}")
-    writer = VideoWriter(tmp, fps, size, size, audio=audio)
+    if output.is_dir() and any(output.iterdir()):
+        raise DecodeError(f"{output}: a folder with files in it is in the way; choose another name")
     count = 0
-    try:
-        for frame in iter_decoded_frames(imf, loaded, options):
-            writer.write(frame)
-            count += 1
-            if on_progress:
-                on_progress(count, total)
-        writer.close()
-    except BaseException:
-        writer.close_quietly()
-        _remove(tmp)
-        raise
-    if output.exists() and output.is_dir() and not output.suffix:
-        import shutil
-
-        shutil.rmtree(output)
-    tmp.replace(output)
+    # An empty folder of that name is replaced; anything else the user has is never touched.
+    with atomic_path(output, folder=not output.suffix, replace_folder=True) as tmp:
+        writer = VideoWriter(tmp, fps, size, size, audio=audio, suffix=output.suffix)
+        try:
+            for frame in iter_decoded_frames(imf, loaded, options):
+                writer.write(frame)
+                count += 1
+                if on_progress:
+                    on_progress(count, total)
+            writer.close()
+        except BaseException:
+            writer.close_quietly()
+            raise
     return count
-
-
-def _remove(path: Path) -> None:
-    import shutil
-
-    if path.is_dir():
-        shutil.rmtree(path, ignore_errors=True)
-    elif path.exists():
-        path.unlink()

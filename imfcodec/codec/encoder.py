@@ -18,9 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bitstream import entropy
-from bitstream.container import GroupRecord, Writer
+from imfcodec.bitstream import entropy
+from imfcodec.bitstream.container import GroupRecord, Writer
 
+from ..errors import ImfcodecError
 from ..frames import frames_to_tensor, psnr_per_frame, tensor_to_frames
 from ..model.prior import QUALITY_STEPS, quality_step
 from ..model.weights import LoadedModel
@@ -31,7 +32,7 @@ from .video_io import SEQUENCE_FPS, VideoInputError, crop_box, iter_frames, prob
 SCENE_CUT_PSNR = 14.0  # dB between consecutive source frames
 
 
-class EncodeError(Exception):
+class EncodeError(ImfcodecError):
     pass
 
 

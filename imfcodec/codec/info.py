@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bitstream.container import CHUNK_OVERHEAD, ImfFile
+from imfcodec.bitstream.container import CHUNK_OVERHEAD, ImfFile
 
 
 def describe(imf: ImfFile) -> dict[str, Any]:

@@ -14,10 +14,11 @@ from fractions import Fraction
 import av
 import numpy as np
 
+from ..errors import ImfcodecError
 from .color import rgb_to_yuv420, yuv420_to_rgb
 
 
-class KeyframeCodecError(Exception):
+class KeyframeCodecError(ImfcodecError):
     pass
 
 
@@ -33,7 +34,7 @@ class KeyframeCodec:
     def encode(self, rgb: np.ndarray, quality: int) -> bytes:
         """(S, S, 3) uint8 -> bytes of one intra-coded picture."""
         if not 1 <= quality <= len(self.ladder):
-            raise ValueError(f"quality must be in 1..{len(self.ladder)}")
+            raise KeyframeCodecError(f"quality must be in 1..{len(self.ladder)}")
         y, u, v = rgb_to_yuv420(rgb)
         h, w = y.shape
         ctx = av.CodecContext.create(self.encoder, "w")

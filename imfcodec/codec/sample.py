@@ -9,12 +9,15 @@ from pathlib import Path
 
 import av
 
+from ..atomic import atomic_path
+from .video_io import OUTPUT_FORMATS
+
 
 def make_sample(path: str | Path, seconds: float = 4.0, fps: int = 25) -> Path:
     path = Path(path)
     video_src = av.open(f"testsrc2=size=320x240:rate={fps}:duration={seconds}", format="lavfi")
     audio_src = av.open(f"sine=frequency=440:sample_rate=48000:duration={seconds}", format="lavfi")
-    with av.open(str(path), "w") as out:
+    with atomic_path(path) as tmp, av.open(str(tmp), "w", format=OUTPUT_FORMATS.get(path.suffix.lower(), "mp4")) as out:
         v = out.add_stream("libx264", rate=fps)
         v.width, v.height, v.pix_fmt = 320, 240, "yuv420p"
         v.options = {"crf": "20", "preset": "fast"}

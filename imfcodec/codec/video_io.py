@@ -15,11 +15,14 @@ from pathlib import Path
 import av
 import numpy as np
 
+from .. import atomic
+from ..errors import ConfigError, ImfcodecError
+
 os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1: errors only
 av.logging.set_level(av.logging.PANIC)  # failures reach the user as our own one-line errors
 
 
-class VideoInputError(Exception):
+class VideoInputError(ImfcodecError):
     """The input cannot be read as video; the message is one line for the user."""
 
 
@@ -120,7 +123,7 @@ def to_square(rgb: np.ndarray, size: int, mode: str = "center") -> np.ndarray:
         square = np.zeros((s, s, 3), dtype=np.uint8)
         square[(s - h) // 2 : (s - h) // 2 + h, (s - w) // 2 : (s - w) // 2 + w] = rgb
     else:
-        raise ValueError(f"unknown crop mode {mode!r}")
+        raise ConfigError(f"unknown crop mode {mode!r}")
     if square.shape[0] == size:
         return np.ascontiguousarray(square)
     frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(square), format="rgb24")
@@ -158,23 +161,37 @@ def iter_frames(
             raise VideoInputError(f"{path}: the video has no frames")
 
 
+OUTPUT_FORMATS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".y4m": "yuv4mpegpipe"}  # suffix -> muxer
+
+
 class VideoWriter:
     """Write (S, S, 3) uint8 frames by extension: .mp4 (H.264 CRF 14, yuv420p), .mkv (FFV1,
-    lossless RGB), .y4m (yuv444p), or a folder (PNG per frame, when `path` has no suffix)."""
+    lossless RGB), .y4m (yuv444p), or a folder (PNG per frame, when `path` has no suffix).
+
+    `suffix` chooses the format when `path` is a temporary name (imfcodec.atomic); default:
+    `path`'s own suffix. A folder must exist already.
+    """
 
     def __init__(
-        self, path: str | Path, fps: Fraction, width: int, height: int, audio: tuple[dict, list[tuple[int, int, bytes]]] | None = None
+        self,
+        path: str | Path,
+        fps: Fraction,
+        width: int,
+        height: int,
+        audio: tuple[dict, list[tuple[int, int, bytes]]] | None = None,
+        suffix: str | None = None,
     ) -> None:
         self.path = Path(path)
         self.index = 0
         self.container: av.container.OutputContainer | None = None
-        suffix = self.path.suffix.lower()
+        suffix = (self.path.suffix if suffix is None else suffix).lower()
         if suffix == "":
-            self.path.mkdir(parents=False, exist_ok=True)
+            if not self.path.is_dir():
+                raise VideoInputError(f"{self.path}: no such folder")
             return
-        if suffix not in (".mp4", ".mkv", ".y4m", ".mov"):
-            raise ValueError(f"{self.path}: unsupported output extension {suffix!r} (use .mp4, .mkv, .y4m or a folder)")
-        self.container = av.open(str(self.path), "w", format="yuv4mpegpipe" if suffix == ".y4m" else None)
+        if suffix not in OUTPUT_FORMATS:
+            raise VideoInputError(f"{self.path}: unsupported output extension {suffix!r} (use .mp4, .mkv, .y4m or a folder)")
+        self.container = av.open(str(self.path), "w", format=OUTPUT_FORMATS[suffix])
         if suffix in (".mp4", ".mov"):
             self.stream = self.container.add_stream("libx264", rate=fps)
             self.stream.pix_fmt = "yuv420p"
@@ -229,4 +246,4 @@ def write_png(path: Path, rgb: np.ndarray) -> None:
     ctx.time_base = Fraction(1, 25)
     frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
     data = b"".join(bytes(p) for p in list(ctx.encode(frame)) + list(ctx.encode(None)))
-    path.write_bytes(data)
+    atomic.write_bytes(path, data)

@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from ..errors import ConfigError
+
 NUM_SCALES = 4
 
 C = TypeVar("C", bound="JsonConfig")
@@ -28,7 +30,7 @@ class JsonConfig:
         known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
         unknown = set(data) - known
         if unknown:
-            raise ValueError(f"unknown {cls.__name__} fields: {sorted(unknown)}")
+            raise ConfigError(f"unknown {cls.__name__} fields: {sorted(unknown)}")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
@@ -71,13 +73,13 @@ class IMFConfig(JsonConfig):
 
     def __post_init__(self) -> None:
         if self.size % 32:
-            raise ValueError(f"size must be a multiple of 32, got {self.size}")
+            raise ConfigError(f"size must be a multiple of 32, got {self.size}")
         if not self.attention_scales or any(s not in range(NUM_SCALES) for s in self.attention_scales):
-            raise ValueError(f"attention_scales must be a non-empty subset of 0..3, got {self.attention_scales}")
+            raise ConfigError(f"attention_scales must be a non-empty subset of 0..3, got {self.attention_scales}")
         if tuple(sorted(set(self.attention_scales))) != tuple(self.attention_scales):
-            raise ValueError("attention_scales must be sorted and unique")
+            raise ConfigError("attention_scales must be sorted and unique")
         if self.correction_gate < 0:
-            raise ValueError(f"correction_gate must be >= 0, got {self.correction_gate}")
+            raise ConfigError(f"correction_gate must be >= 0, got {self.correction_gate}")
 
     @property
     def finest_attention_scale(self) -> int:
@@ -133,7 +135,7 @@ PRESETS: dict[str, IMFConfig] = {
 def preset(name: str, **overrides: Any) -> IMFConfig:
     """A named preset, optionally with fields replaced (e.g. token_dim=64, size=128)."""
     if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose from {sorted(PRESETS)}")
+        raise ConfigError(f"unknown preset {name!r}; choose from {sorted(PRESETS)}")
     return dataclasses.replace(PRESETS[name], **overrides) if overrides else PRESETS[name]
 
 

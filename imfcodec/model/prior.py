@@ -14,7 +14,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from bitstream.entropy import build_tables
+from imfcodec.bitstream.entropy import build_tables
+
+from ..errors import ConfigError
 
 # Quantisation step of the token (unit variance per entry) for --quality 1..8.
 QUALITY_STEPS: tuple[float, ...] = (0.5, 0.35, 0.25, 0.18, 0.125, 0.09, 0.0625, 0.044)
@@ -23,7 +25,7 @@ TABLE_HALF_RANGE = 24  # values -24..24 have their own symbol; larger ones are e
 
 def quality_step(quality: int) -> float:
     if not 1 <= quality <= len(QUALITY_STEPS):
-        raise ValueError(f"quality must be in 1..{len(QUALITY_STEPS)}, got {quality}")
+        raise ConfigError(f"quality must be in 1..{len(QUALITY_STEPS)}, got {quality}")
     return QUALITY_STEPS[quality - 1]
 
 

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import struct
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,9 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from .. import atomic
+from ..atomic import atomic_path
+from ..errors import ImfcodecError
 from .config import IMFConfig
 from .imf import IMF
 
@@ -31,7 +32,7 @@ TABLES_KEY = "prior.tables"
 FORMAT = "imfcodec-weights-1"
 
 
-class WeightsError(Exception):
+class WeightsError(ImfcodecError):
     """A weights file is missing, malformed or not the one asked for."""
 
 
@@ -63,18 +64,8 @@ def save_weights(model: IMF, path: str | Path, tables: np.ndarray | None = None,
     info = {"format": FORMAT, "config": json.loads(model.config.to_json()), "provenance": provenance or {}}
     metadata = {"imfcodec": json.dumps(info, sort_keys=True)}
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=metadata)
-        # mkstemp makes the file private (0600); a weights file is as readable as any other.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
     model_id = file_sha256(path)
     sidecar = {
         "model_id": model_id,
@@ -82,14 +73,8 @@ def save_weights(model: IMF, path: str | Path, tables: np.ndarray | None = None,
         "provenance": provenance or {},
         "has_entropy_tables": tables is not None,
     }
-    atomic_write_text(path.with_suffix(".json"), json.dumps(sidecar, indent=2, sort_keys=True) + "\n")
+    atomic.write_text(path.with_suffix(".json"), json.dumps(sidecar, indent=2, sort_keys=True) + "\n")
     return model_id
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _read_safetensors_metadata(path: Path) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """The paper's model and losses on GPUs (Gao et al. 2024): VGG pyramid λ=10, L1 λ=10, GAN on."""
 
-from training.config import TrainConfig
+from imfcodec.training.config import TrainConfig
 
 RECIPE = TrainConfig(
     preset="paper",

@@ -3,7 +3,7 @@
 Rate weight small and GAN off: an hour of CPU is spent on motion, not texture.
 """
 
-from training.config import TrainConfig
+from imfcodec.training.config import TrainConfig
 
 RECIPE = TrainConfig(
     preset="small",

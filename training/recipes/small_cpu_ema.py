@@ -7,6 +7,6 @@ average is validated beside the live weights and is what `imfcodec export` write
 
 import dataclasses
 
-from training.recipes.small_cpu import RECIPE as SMALL_CPU
+from imfcodec.training.recipes.small_cpu import RECIPE as SMALL_CPU
 
 RECIPE = dataclasses.replace(SMALL_CPU, steps=2500, ema_decay=0.998)

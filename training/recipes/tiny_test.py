@@ -1,6 +1,6 @@
 """Seconds-long runs for the tests."""
 
-from training.config import TrainConfig
+from imfcodec.training.config import TrainConfig
 
 RECIPE = TrainConfig(
     preset="tiny",
