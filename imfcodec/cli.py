@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from .bench.protocol import PROTOCOL_FRAMES, PROTOCOL_SIZE
 from .errors import ImfcodecError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="imfcodec: a neural video codec for talking heads (IMF).")
@@ -115,7 +116,6 @@ def encode(
     refresh_psnr: float = typer.Option(
         20.0, help="Start a new keyframe when a reconstructed frame falls below this PSNR (dB); 0 disables."
     ),
-    size: Optional[int] = typer.Option(None, help="Frame side; must match the model (256 for the shipped models)."),
     crop: str = typer.Option("center", help="center: largest centred square; pad: letterbox to a square."),
     audio_bitrate: int = typer.Option(16, min=6, max=256, help="Opus bitrate for the audio, kbps."),
     no_audio: bool = typer.Option(False, "--no-audio", help="Drop the audio."),
@@ -135,8 +135,6 @@ def encode(
         if output.suffix.lower() != ".imf":
             raise ImfcodecError(f"{output}: the output name must end in .imf")
         loaded = load_weights(resolve_model(model), _device(device))
-        if size is not None and size != loaded.model.config.size:
-            raise ImfcodecError(f"--size {size}: this model codes {loaded.model.config.size}x{loaded.model.config.size} frames")
         options = EncodeOptions(
             quality=quality,
             max_keyframe_interval=max_keyframe_interval,
@@ -265,6 +263,7 @@ def train(
     with _errors():
         import dataclasses
 
+        from imfcodec.model.config import preset as model_preset
         from imfcodec.training.config import load_recipe
         from imfcodec.training.launcher import LaunchSpec, launch
         from imfcodec.training.trainer import RunPaths
@@ -272,22 +271,17 @@ def train(
         if data is None:
             raise ImfcodecError("--data is required")
         cfg = load_recipe(config)
-        overrides = {
-            k: v
-            for k, v in dict(
-                preset=preset,
-                amp=amp,
-                batch_size=batch_size,
-                steps=steps,
-                vgg_weights=vgg_weights,
-                logger=logger,
-                init_from=str(init_from.resolve()) if init_from else None,
-            ).items()
-            if v is not None
-        }
-        if preset == "tiny":
-            overrides.setdefault("token_dim", 16)
-        cfg = dataclasses.replace(cfg, **overrides)
+        if preset is not None:
+            cfg = dataclasses.replace(cfg, model=model_preset(preset))
+        overrides = dict(
+            amp=amp,
+            batch_size=batch_size,
+            steps=steps,
+            vgg_weights=vgg_weights,
+            logger=logger,
+            init_from=str(init_from.resolve()) if init_from else None,
+        )
+        cfg = cfg.with_overrides(**{k: v for k, v in overrides.items() if v is not None})
         launch(
             cfg,
             RunPaths(data=data, out=out, val=val, cache=cache),
@@ -321,8 +315,8 @@ def bench(
         help="imfcodec operating points: 'k=v,k=v;...' with quality, refresh_psnr, max_keyframe_interval.",
     ),
     anchors: str = typer.Option("x264,x265,svtav1,svtav1-lowres", help="Comma-separated anchors."),
-    frames: int = typer.Option(250, min=1),
-    size: int = typer.Option(256),
+    frames: int = typer.Option(PROTOCOL_FRAMES, min=1),
+    size: int = typer.Option(PROTOCOL_SIZE, help="Side of the reference square; must be the model's when imfcodec points run."),
     out: Path = typer.Option(Path("bench-out")),
     device: str = typer.Option("auto"),
     quiet: bool = typer.Option(False, "--quiet", "-q"),

@@ -167,7 +167,6 @@ def test_disk_full(tmp_path: Path, clip: Path, tiny_model_path: Path, monkeypatc
 
 def test_bad_options(tmp_path: Path, clip: Path, tiny_model_path: Path) -> None:
     assert_one_line_error(run("encode", clip, tmp_path / "o.mp4", "--model", tiny_model_path), "must end in .imf")
-    assert_one_line_error(run("encode", clip, tmp_path / "o.imf", "--model", tiny_model_path, "--size", "128"), "--size 128")
 
 
 def test_encode_an_image_folder(tmp_path: Path, encoded: Path, tiny_model_path: Path) -> None:

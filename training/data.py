@@ -149,15 +149,11 @@ def sample_pairs(
     max_distance: int,
     same_frame_prob: float,
     seed: int,
-    same_frame_identity: bool = False,
-    clean_ref_prob: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """A batch of (reference, current) pairs, both (B, 3, S, S) float in [0, 1].
 
-    The reference is the keyframe-codec copy of its frame, or with `clean_ref_prob` the
-    clean frame. A same-frame pair (probability `same_frame_prob`) asks for the clean
-    frame back from its degraded copy, or with `same_frame_identity` for the reference
-    itself (tried against re-sharpened keyframes; it hurt, see TrainConfig).
+    The reference is the keyframe-codec copy of its frame. A same-frame pair (probability
+    `same_frame_prob`) asks for the clean frame back from its degraded copy.
     Same augmentation on both images of a pair: horizontal flip, brightness and contrast.
     """
     rng = np.random.default_rng([seed, rank, step])
@@ -173,10 +169,8 @@ def sample_pairs(
         else:
             d = int(rng.integers(1, max(1, max_distance) + 1)) * (1 if rng.random() < 0.5 else -1)
             cur_pos = min(max(ref_pos + d, start), start + length - 1)
-        # Drawn only when asked for, so recipes without it keep their exact random stream.
-        clean = clean_ref_prob > 0 and rng.random() < clean_ref_prob
-        ref = np.asarray(cache.frames[ref_pos] if clean else cache.refs[r], dtype=np.float32) / 255.0
-        cur = ref.copy() if (same and same_frame_identity) else np.asarray(cache.frames[cur_pos], dtype=np.float32) / 255.0
+        ref = np.asarray(cache.refs[r], dtype=np.float32) / 255.0
+        cur = np.asarray(cache.frames[cur_pos], dtype=np.float32) / 255.0
         if rng.random() < 0.5:
             ref, cur = ref[:, ::-1], cur[:, ::-1]
         gain = 1.0 + rng.uniform(-0.1, 0.1)

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from imfcodec.bench.protocol import PROTOCOL_FRAMES
 from imfcodec.codec.tokens import quantize_tokens
 from imfcodec.frames import frames_to_tensor
 from imfcodec.model import count_parameters
@@ -55,7 +56,7 @@ def export_run(run_dir: Path, output: Path, data: Path | None = None, val: Path 
         raise FileNotFoundError(f"{run_dir}: no checkpoint to export")
     model, prior = build_model(cfg)
     # The weight average when the run kept one, else the live weights.
-    averaged = cfg.ema_decay > 0
+    averaged = cfg.optim.ema_decay > 0
     state = load_checkpoint(ckpt, {"generator_ema" if averaged else "generator": Generator(model, prior)})
     if state["absent_modules"]:
         raise CheckpointError(f"{ckpt}: the run's recipe averages weights, but this checkpoint holds no average")
@@ -65,20 +66,22 @@ def export_run(run_dir: Path, output: Path, data: Path | None = None, val: Path 
     if data is None:
         raise ConfigError("--data is needed to fit the entropy tables")
     cache_root = Path(launch["cache"]) if launch.get("cache") else run_dir / "cache"
-    cache = open_frame_cache(build_frame_cache(data, cache_root, cfg.size, cfg.cache_max_frames, cfg.keyframe_qualities, cfg.seed))
+    cache = open_frame_cache(
+        build_frame_cache(data, cache_root, cfg.model.size, cfg.data.cache_max_frames, cfg.data.keyframe_qualities, cfg.run.seed)
+    )
     clips = [np.asarray(cache.frames[s : s + min(n, TABLE_FRAMES_PER_CLIP)]) for s, n in zip(cache.clip_start, cache.clip_length)]
     tables, scales = fit_tables(model, clips)
 
-    trained_s = trained_seconds(run_dir, cfg.batch_size, int(state["step"]))
+    trained_s = trained_seconds(run_dir, cfg.data.batch_size, int(state["step"]))
     dev: dict[str, float] = {}
     if val is not None:
         from .data import load_validation_clips
 
-        dev = evaluate_clips(model, load_validation_clips(val, cfg.size, 250))
+        dev = evaluate_clips(model, load_validation_clips(val, cfg.model.size, PROTOCOL_FRAMES))
     provenance = {
         "recipe": json.loads(cfg.to_json()),
         "steps": int(state["step"]),
-        "weights": f"exponential moving average, decay {cfg.ema_decay}" if averaged else "live",
+        "weights": f"exponential moving average, decay {cfg.optim.ema_decay}" if averaged else "live",
         "trained_wall_seconds": round(trained_s),
         "world_size": _world_size(run_dir),
         "train_data": str(Path(data).name),
@@ -95,16 +98,16 @@ def export_run(run_dir: Path, output: Path, data: Path | None = None, val: Path 
 
 def _lineage(cfg: TrainConfig) -> dict | None:
     """Steps and wall time of the run a fine-tune started from (`init_from`), when it is at hand."""
-    if not cfg.init_from:
+    if not cfg.run.init_from:
         return None
-    ckpt = resolve_checkpoint(Path(cfg.init_from))
+    ckpt = resolve_checkpoint(Path(cfg.run.init_from))
     if ckpt is None:
-        return {"checkpoint": Path(cfg.init_from).name}
+        return {"checkpoint": Path(cfg.run.init_from).name}
     run_dir = ckpt.parent.parent
     steps = int(ckpt.name.removeprefix("step_"))
     out: dict = {"run": run_dir.name, "checkpoint": ckpt.name, "steps": steps}
     if (run_dir / "config.json").is_file():
-        batch_size = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text())).batch_size
+        batch_size = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text())).data.batch_size
         out["trained_wall_seconds"] = round(trained_seconds(run_dir, batch_size, steps))
     return out
 
@@ -146,15 +149,15 @@ def _db(value: float) -> str:
 def model_card(model: torch.nn.Module, cfg: TrainConfig, provenance: dict, model_id: str) -> str:
     dev = provenance["dev_metrics_quality4"]
     lines = [
-        f"# Model card: IMF `{cfg.preset}` ({cfg.size}², d_m = {cfg.token_dim})",
+        f"# Model card: IMF `{cfg.model.preset}` ({cfg.model.size}², d_m = {cfg.model.token_dim})",
         "",
         f"- Model id (SHA-256 of the .safetensors): `{model_id}`",
         f"- Parameters: {count_parameters(model) / 1e6:.2f} M",
-        f"- Training: {provenance['steps']} steps, batch {cfg.batch_size} × {provenance['world_size']} worker(s), "
+        f"- Training: {provenance['steps']} steps, batch {cfg.data.batch_size} × {provenance['world_size']} worker(s), "
         f"{provenance['trained_wall_seconds'] / 60:.0f} minutes of wall-clock time, on the train split only.",
         f"- Weights: {provenance.get('weights', 'live')}.",
-        f"- Losses: L1 ×{cfg.lambda_l1}, perceptual ×{cfg.lambda_perceptual} (MS-SSIM fallback unless VGG weights were given), "
-        f"GAN ×{cfg.lambda_gan}, rate ×{cfg.lambda_rate} per bit.",
+        f"- Losses: L1 ×{cfg.loss.lambda_l1}, perceptual ×{cfg.loss.lambda_perceptual} (MS-SSIM fallback unless VGG weights were given), "
+        f"GAN ×{cfg.loss.lambda_gan}, rate ×{cfg.loss.lambda_rate} per bit.",
         "- Entropy tables: one Laplace per token dimension and --quality, fitted on the codec's own residuals "
         "(each token predicted from the previous decoded one) over the training clips, frozen to 16-bit integer frequencies.",
     ]

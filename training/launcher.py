@@ -5,7 +5,6 @@ per CPU worker, NCCL on GPUs and gloo on CPUs."""
 from __future__ import annotations
 
 import json
-import os
 import sys
 from dataclasses import dataclass
 
@@ -26,10 +25,9 @@ class LaunchSpec:
 
 def launch(cfg: TrainConfig, paths: RunPaths, spec: LaunchSpec, resume: bool = False) -> None:
     nproc = spec.gpus if spec.gpus > 0 else spec.workers
-    if spec.gpus == 0:
-        os.environ["IMFCODEC_TRAIN_DEVICE"] = "cpu"
+    device = "cuda" if spec.gpus > 0 else "cpu"
     if nproc <= 1 and spec.nnodes == 1 and spec.gpus == 0:
-        train(cfg, paths, resume=resume)
+        train(cfg, paths, device=device, resume=resume)
         return
     paths.out.mkdir(parents=True, exist_ok=True)
     job = paths.out / "launch.json"
@@ -43,6 +41,7 @@ def launch(cfg: TrainConfig, paths: RunPaths, spec: LaunchSpec, resume: bool = F
                 "out": str(paths.out),
                 "cache": str(paths.cache) if paths.cache else None,
                 "resume": resume,
+                "device": device,
             }
         ),
     )

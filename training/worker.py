@@ -18,7 +18,7 @@ def main(argv: list[str]) -> None:
         val=Path(job["val"]) if job["val"] else None,
         cache=Path(job["cache"]) if job["cache"] else None,
     )
-    train(TrainConfig.from_dict(job["config"]), paths, resume=job["resume"])
+    train(TrainConfig.from_dict(job["config"]), paths, device=job["device"], resume=job["resume"])
 
 
 if __name__ == "__main__":
