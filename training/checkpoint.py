@@ -6,12 +6,15 @@ so a kill mid-write leaves the previous checkpoint intact; only the last K are k
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 from safetensors.torch import load_file, save_file
+from torch import nn
 
 from ..atomic import atomic_path
 from ..errors import ImfcodecError
@@ -78,3 +81,29 @@ def load_checkpoint(path: Path, modules: dict[str, torch.nn.Module]) -> dict[str
     state = torch.load(path / "state.pt", weights_only=True)
     state["absent_modules"] = absent
     return state
+
+
+@torch.no_grad()
+def update_ema(ema: nn.Module, live: nn.Module, decay: float) -> None:
+    """ema <- decay * ema + (1 - decay) * live for parameters; buffers (TokenNorm's running
+    statistics) are copied, since they are already averages."""
+    for e, p in zip(ema.parameters(), live.parameters(), strict=True):
+        e.lerp_(p.detach(), 1.0 - decay)
+    for e, b in zip(ema.buffers(), live.buffers(), strict=True):
+        e.copy_(b)
+
+
+def sync_buffers(module: nn.Module, world: int) -> None:
+    """Give every rank rank 0's buffers (ET's running token statistics), as DDP does
+    before each forward; after the last step they would otherwise differ per rank."""
+    if world > 1:
+        for buffer in module.buffers():
+            dist.broadcast(buffer, 0)
+
+
+def weights_digest(module: nn.Module) -> str:
+    h = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()

@@ -9,7 +9,6 @@ runs it to the end.
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import math
 import os
@@ -27,7 +26,17 @@ from imfcodec.model import IMF
 from imfcodec.model.prior import TokenPrior
 
 from .. import atomic
-from .checkpoint import CheckpointError, latest_checkpoint, load_checkpoint, load_weights, resolve_checkpoint, save_checkpoint
+from .checkpoint import (
+    CheckpointError,
+    latest_checkpoint,
+    load_checkpoint,
+    load_weights,
+    resolve_checkpoint,
+    save_checkpoint,
+    sync_buffers,
+    update_ema,
+    weights_digest,
+)
 from .config import TrainConfig
 from .data import FrameCache, build_frame_cache, curriculum_distance, load_validation_clips, open_frame_cache, sample_pairs
 from .evaluate import evaluate_clips
@@ -374,29 +383,3 @@ def train(
     trainer = Trainer(cfg, paths, device or default_device())
     trainer.resume(from_last_checkpoint=resume)
     return trainer.fit(stop_after)
-
-
-@torch.no_grad()
-def update_ema(ema: nn.Module, live: nn.Module, decay: float) -> None:
-    """ema <- decay * ema + (1 - decay) * live for parameters; buffers (TokenNorm's running
-    statistics) are copied, since they are already averages."""
-    for e, p in zip(ema.parameters(), live.parameters(), strict=True):
-        e.lerp_(p.detach(), 1.0 - decay)
-    for e, b in zip(ema.buffers(), live.buffers(), strict=True):
-        e.copy_(b)
-
-
-def sync_buffers(module: nn.Module, world: int) -> None:
-    """Give every rank rank 0's buffers (ET's running token statistics), as DDP does
-    before each forward; after the last step they would otherwise differ per rank."""
-    if world > 1:
-        for buffer in module.buffers():
-            dist.broadcast(buffer, 0)
-
-
-def weights_digest(module: nn.Module) -> str:
-    h = hashlib.sha256()
-    for name, tensor in sorted(module.state_dict().items()):
-        h.update(name.encode())
-        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
