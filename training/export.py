@@ -53,7 +53,7 @@ def export_run(run_dir: Path, output: Path, data: Path | None = None, val: Path 
     cfg = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
     ckpt = latest_checkpoint(run_dir)
     if ckpt is None:
-        raise FileNotFoundError(f"{run_dir}: no checkpoint to export")
+        raise CheckpointError(f"{run_dir}: no checkpoint to export")
     model, prior = build_model(cfg)
     # The weight average when the run kept one, else the live weights.
     averaged = cfg.optim.ema_decay > 0
