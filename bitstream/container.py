@@ -142,17 +142,20 @@ class Writer:
         self.index.append(IndexEntry(group.first_frame, group.frame_count, offset, len(group.keyframe), len(group.tokens)))
         self.frames += group.frame_count
 
-    def write_audio_header(self, meta: dict[str, Any]) -> None:
-        self.file.write(_chunk(b"AUDH", msgpack.packb(meta, use_bin_type=True)))
+    def write_audio_header(self, meta: dict[str, Any]) -> int:
+        """Returns the bytes written, chunk framing included."""
+        return self.file.write(_chunk(b"AUDH", msgpack.packb(meta, use_bin_type=True)))
 
-    def write_audio_packets(self, packets: list[tuple[int, int, bytes]]) -> None:
-        """packets: (pts, duration, data) in the audio stream's time base; pts non-negative."""
+    def write_audio_packets(self, packets: list[tuple[int, int, bytes]]) -> int:
+        """packets: (pts, duration, data) in the audio stream's time base; pts non-negative.
+        Returns the bytes written, chunk framing included."""
         parts = [encode_varint(len(packets))]
         for pts, duration, data in packets:
             parts += [encode_varint(pts), encode_varint(duration), encode_varint(len(data)), data]
-        self.file.write(_chunk(b"AUDP", b"".join(parts)))
+        return self.file.write(_chunk(b"AUDP", b"".join(parts)))
 
-    def close(self) -> None:
+    def close(self) -> int:
+        """Finish the file and give it its name; returns its size in bytes."""
         index_offset = self.file.tell()
         entries = [[e.first_frame, e.frame_count, e.offset, e.keyframe_bytes, e.token_bytes] for e in self.index]
         self.file.write(_chunk(b"INDX", msgpack.packb({"frames": self.frames, "groups": entries})))
@@ -161,10 +164,13 @@ class Writer:
         # Now the frame count is known: patch it into HEAD and refresh HEAD's CRC.
         self.file.seek(self.head_offset)
         self.file.write(_chunk(b"HEAD", struct.pack("<I", self.frames) + self.header_bytes))
+        self.file.seek(0, os.SEEK_END)
+        size = self.file.tell()
         self.file.flush()
         os.fsync(self.file.fileno())
         self.file.close()
         commit(self.tmp, self.path)
+        return size
 
     def abort(self) -> None:
         try:

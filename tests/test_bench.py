@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from imfcodec.bench.anchors import sei_bytes
-from imfcodec.bench.metrics import kbps, ms_ssim_per_frame, psnr, psnr_rgb_per_frame, psnr_yuv_per_frame
+from imfcodec.bench.metrics import ms_ssim_per_frame, psnr, psnr_rgb_per_frame, psnr_yuv_per_frame
 from imfcodec.bench.run import parse_points, run_bench
 from imfcodec.bench.summary import bd_psnr, bd_rate
+from imfcodec.rate import kbps
 from tests.conftest import synthetic_frames, write_clip
 
 

@@ -65,6 +65,18 @@ def test_round_trip_with_audio(tmp_path: Path, clip: Path, tiny) -> None:
     assert not list(tmp_path.glob("*partial*"))
 
 
+def test_decode_from_a_later_frame_keeps_its_audio(tmp_path: Path, clip: Path, tiny) -> None:
+    out = tmp_path / "a.imf"
+    encode_video(clip, out, tiny, EncodeOptions(refresh_psnr=None))
+    seen: list[tuple[int, int]] = []
+    decoded = tmp_path / "part.mkv"
+    assert decode_file(out, decoded, tiny, DecodeOptions(start_frame=5), on_progress=lambda done, total: seen.append((done, total))) == 15
+    assert seen[-1] == (15, 15)
+    with av.open(str(decoded)) as c:
+        samples = sum(f.samples for f in c.decode(audio=0))
+    assert abs(samples / 48000 - 15 / 25) < 0.03  # the audio of frames 5..19, not none and not all
+
+
 def test_every_output_format(tmp_path: Path, clip: Path, tiny) -> None:
     out = tmp_path / "a.imf"
     encode_video(clip, out, tiny, EncodeOptions(refresh_psnr=None, audio=False))
@@ -229,7 +241,7 @@ def test_golden_frames_depend_on_the_coded_tokens(tmp_path: Path, lossless_clip:
 
 def test_file_lists_every_byte(tmp_path: Path, clip: Path, tiny) -> None:
     out = tmp_path / "a.imf"
-    encode_video(clip, out, tiny, EncodeOptions(refresh_psnr=None))
+    summary = encode_video(clip, out, tiny, EncodeOptions(refresh_psnr=None, max_keyframe_interval=7))
     imf = Reader(out).read_all()
     from imfcodec.codec.info import describe
 
@@ -237,6 +249,14 @@ def test_file_lists_every_byte(tmp_path: Path, clip: Path, tiny) -> None:
     b = d["bytes"]
     assert b["keyframes"] + b["tokens"] + b["audio"] + b["overhead"] == b["total"] == out.stat().st_size
     assert 0 < b["overhead"] < 300  # header, framing, index: audio framing counts as audio
+    # The encoder's own account of its rate is the file's.
+    assert (summary.bytes_total, summary.keyframe_bytes, summary.token_bytes, summary.audio_bytes) == (
+        b["total"],
+        b["keyframes"],
+        b["tokens"],
+        b["audio"],
+    )
+    assert summary.kbps() == pytest.approx({k: d["kbps"][k] for k in summary.kbps()}, abs=1e-3)
 
 
 SHIPPED_EXPECTED = Path(__file__).parent / "expected" / "shipped.json"

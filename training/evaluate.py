@@ -15,7 +15,7 @@ from imfcodec.codec.keyframes import DEFAULT_KEYFRAME_CODEC, get_codec
 from imfcodec.codec.tokens import quantize_tokens
 from imfcodec.frames import frames_to_tensor, psnr_per_frame, tensor_to_frames
 from imfcodec.model import IMF
-from imfcodec.model.prior import quality_step
+from imfcodec.quality import quality_step
 
 BUCKETS = ((1, 25), (26, 100), (101, PROTOCOL_FRAMES))
 NEAR_SELF_DISTANCE = 0.3  # token units: the median quantisation error at --quality 4

@@ -17,8 +17,9 @@ from imfcodec.bench.protocol import PROTOCOL_FRAMES
 from imfcodec.codec.tokens import quantize_tokens
 from imfcodec.frames import frames_to_tensor
 from imfcodec.model import count_parameters
-from imfcodec.model.prior import QUALITY_STEPS, fit_scales, frozen_tables
+from imfcodec.model.prior import fit_scales, frozen_tables
 from imfcodec.model.weights import save_weights
+from imfcodec.quality import QUALITY_STEPS
 
 from .. import atomic
 from ..errors import ConfigError

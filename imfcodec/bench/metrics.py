@@ -1,4 +1,4 @@
-"""Distortion and rate helpers: PSNR-RGB, PSNR-YUV (6Y+U+V)/8 on BT.709 4:2:0, MS-SSIM, kbps."""
+"""Distortion metrics: PSNR-RGB, PSNR-YUV (6Y+U+V)/8 on BT.709 4:2:0, MS-SSIM."""
 
 from __future__ import annotations
 
@@ -62,8 +62,3 @@ def ms_ssim_per_frame(ref: np.ndarray, test: np.ndarray, batch: int = 25) -> np.
             t = torch.from_numpy(np.ascontiguousarray(test[i : i + batch])).permute(0, 3, 1, 2).float()
             out.append(fn(r, t, data_range=255.0, size_average=False).numpy())
     return np.concatenate(out)
-
-
-def kbps(nbytes: int, frames: int, fps: float) -> float:
-    """8 × bytes / (frames / fps) / 1000."""
-    return 8.0 * nbytes / (frames / fps) / 1000.0

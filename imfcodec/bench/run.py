@@ -19,8 +19,9 @@ from ..codec.decoder import iter_decoded_frames, read_imf
 from ..codec.encoder import EncodeOptions, encode_video
 from ..errors import ConfigError
 from ..model.weights import load_weights, resolve_model
+from ..rate import kbps
 from .anchors import ANCHORS, LOWRES_CRFS, LOWRES_VARIANTS, encode_anchor
-from .metrics import MS_SSIM_MIN_SIDE, kbps, ms_ssim_per_frame, psnr_rgb_per_frame, psnr_yuv_per_frame
+from .metrics import MS_SSIM_MIN_SIDE, ms_ssim_per_frame, psnr_rgb_per_frame, psnr_yuv_per_frame
 from .reference import prepare_reference
 from .summary import bd_psnr, bd_rate, curves, plot
 

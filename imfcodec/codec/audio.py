@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import av
 
-OPUS_RATE = 48000
+OPUS_RATE = 48000  # Opus always codes at 48 kHz
+OPUS_FRAME = 960  # samples per Opus frame: 20 ms
+
+
+Packet = tuple[int, int, bytes]  # (pts in 1/48000 s, duration, Opus bytes)
 
 
 def encode_audio(
-    path: str | Path, bitrate_kbps: int, max_seconds: float | None = None
-) -> tuple[dict[str, Any], Iterator[list[tuple[int, int, bytes]]]] | None:
+    path: str | Path, bitrate_kbps: int, length_s: Callable[[], float | None] = lambda: None
+) -> tuple[dict[str, Any], Iterator[list[Packet]]] | None:
     """Opus packets of the first audio stream, in batches of about one second.
 
-    Returns (meta, batches) or None when the input has no audio. Packet pts are in
+    Returns (meta, batches) or None when the input has no audio. The batches are read
+    lazily and end at `length_s()` seconds (None: the whole stream), asked for when they are
+    first read: the encoder knows the video's length only once it has read the video. The
+    last Opus frame may run past that length by less than its 20 ms. Packet pts are in
     1/48000 s, counted from the start of the video stream (audio before it is dropped).
     """
     container = av.open(str(path))
@@ -47,14 +54,16 @@ def encode_audio(
         "extradata": bytes(encoder.extradata or b""),
     }
 
-    def batches() -> Iterator[list[tuple[int, int, bytes]]]:
-        pending: list[tuple[int, int, bytes]] = []
+    def batches() -> Iterator[list[Packet]]:
+        pending: list[Packet] = []
         fifo = av.AudioFifo()
-        limit = None if max_seconds is None else int(max_seconds * OPUS_RATE)
+        seconds = length_s()
+        # Whole Opus frames up to the video's end: the last one may run past it by < 20 ms.
+        limit = None if seconds is None else -(-int(round(seconds * OPUS_RATE)) // OPUS_FRAME) * OPUS_FRAME
         written = 0
         skip = int(round(max(0.0, video_start - float((stream.start_time or 0) * stream.time_base)) * OPUS_RATE)) if stream.time_base else 0
 
-        def drain(frames: list[av.AudioFrame]) -> Iterator[list[tuple[int, int, bytes]]]:
+        def drain(frames: list[av.AudioFrame]) -> Iterator[list[Packet]]:
             nonlocal pending
             for f in frames:
                 for packet in encoder.encode(f):
@@ -67,18 +76,18 @@ def encode_audio(
 
         try:
             for frame in container.decode(stream):
+                if limit is not None and written >= limit:
+                    break
                 frame.pts = None
                 for rf in resampler.resample(frame):
                     fifo.write(rf)
-                while fifo.samples >= 960:
-                    chunk = fifo.read(960)
+                while fifo.samples >= OPUS_FRAME and (limit is None or written < limit):
+                    chunk = fifo.read(OPUS_FRAME)
                     if skip > 0:
-                        skip -= 960
+                        skip -= OPUS_FRAME
                         continue
-                    if limit is not None and written >= limit:
-                        break
                     chunk.pts = written
-                    written += 960
+                    written += OPUS_FRAME
                     yield from drain([chunk])
             for packet in encoder.encode(None):
                 if packet.pts is not None and packet.pts >= 0:
@@ -95,10 +104,18 @@ def encode_audio(
 
 
 class AudioMuxer:
-    """Decode the stored Opus packets and re-encode them into the output container
-    (AAC in .mp4/.mov, FLAC in .mkv), timed from the first video frame."""
+    """Decode the stored Opus packets and re-encode them into the output container (AAC in
+    .mp4/.mov, FLAC in .mkv), from `start_s` to `end_s` of the video (None: to the end)."""
 
-    def __init__(self, container: av.container.OutputContainer, meta: dict[str, Any], packets: list[tuple[int, int, bytes]]) -> None:
+    def __init__(
+        self,
+        container: av.container.OutputContainer,
+        meta: dict[str, Any],
+        packets: list[Packet],
+        lossless: bool,
+        start_s: float = 0.0,
+        end_s: float | None = None,
+    ) -> None:
         self.container = container
         self.packets = packets
         self.decoder = av.CodecContext.create("libopus", "r")
@@ -106,15 +123,17 @@ class AudioMuxer:
         self.decoder.layout = meta["layout"]
         if meta.get("extradata"):
             self.decoder.extradata = meta["extradata"]
-        is_mkv = Path(container.name).suffix.lower() == ".mkv"
-        self.stream = container.add_stream("flac" if is_mkv else "aac", rate=OPUS_RATE)
+        self.stream = container.add_stream("flac" if lossless else "aac", rate=OPUS_RATE)
         self.stream.layout = meta["layout"]
-        if not is_mkv:
+        if not lossless:
             self.stream.bit_rate = 128_000
         self.resampler = av.AudioResampler(format=self.stream.codec_context.format.name, layout=meta["layout"], rate=OPUS_RATE)
+        self.skip = int(round(start_s * OPUS_RATE))
+        self.samples_left = None if end_s is None else int(round((end_s - start_s) * OPUS_RATE))
+        self.written = 0
 
     def write_all(self) -> None:
-        pts = 0
+        fifo = av.AudioFifo()
         for packet_pts, _duration, data in self.packets:
             packet = av.Packet(data)
             packet.pts = packet_pts
@@ -122,9 +141,30 @@ class AudioMuxer:
             for frame in self.decoder.decode(packet):
                 frame.pts = None
                 for rf in self.resampler.resample(frame):
-                    rf.pts = pts
-                    pts += rf.samples
-                    for out in self.stream.encode(rf):
-                        self.container.mux(out)
+                    fifo.write(rf)
+            self._flush(fifo, final=False)
+        self._flush(fifo, final=True)
         for out in self.stream.encode(None):
             self.container.mux(out)
+
+    def _flush(self, fifo: av.AudioFifo, final: bool) -> None:
+        """Encode what the fifo holds, after the samples before the window and up to its end."""
+        size = self.stream.codec_context.frame_size or 1024
+        while fifo.samples and (final or fifo.samples >= size):
+            if self.skip:
+                dropped = fifo.read(min(self.skip, fifo.samples))
+                self.skip -= dropped.samples
+                continue
+            take = min(size, fifo.samples)
+            if self.samples_left is not None:
+                take = min(take, self.samples_left)
+            if take <= 0:
+                fifo.read(fifo.samples)
+                return
+            chunk = fifo.read(take)
+            chunk.pts, chunk.time_base = self.written, Fraction(1, OPUS_RATE)
+            self.written += chunk.samples
+            if self.samples_left is not None:
+                self.samples_left -= chunk.samples
+            for out in self.stream.encode(chunk):
+                self.container.mux(out)

@@ -98,16 +98,18 @@ def decode_file(
         raise DecodeError(f"{output.parent}: output folder does not exist")
     fps = Fraction(imf.header["fps_num"], imf.header["fps_den"])
     size = int(imf.header["size"])
-    total = imf.frame_count if options.frames is None else min(options.frames, imf.frame_count - options.start_frame)
-    audio = None
-    if imf.audio_header is not None and imf.audio_packets and options.start_frame == 0:
-        audio = (imf.audio_header, imf.audio_packets)
+    if not 0 <= options.start_frame < imf.frame_count:
+        raise DecodeError(f"--start-frame {options.start_frame} outside 0..{imf.frame_count - 1}")
+    total = imf.frame_count - options.start_frame if options.frames is None else min(options.frames, imf.frame_count - options.start_frame)
+    audio = (imf.audio_header, imf.audio_packets) if imf.audio_header is not None and imf.audio_packets else None
+    # The audio that goes with the decoded frames, whatever part of the file they are.
+    window = (options.start_frame / float(fps), (options.start_frame + total) / float(fps))
     if output.is_dir() and any(output.iterdir()):
         raise DecodeError(f"{output}: a folder with files in it is in the way; choose another name")
     count = 0
     # An empty folder of that name is replaced; anything else the user has is never touched.
     with atomic_path(output, folder=not output.suffix, replace_folder=True) as tmp:
-        writer = VideoWriter(tmp, fps, size, size, audio=audio, suffix=output.suffix)
+        writer = VideoWriter(tmp, fps, size, size, audio=audio, suffix=output.suffix, audio_window=window)
         try:
             for frame in iter_decoded_frames(imf, loaded, options):
                 writer.write(frame)

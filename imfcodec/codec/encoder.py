@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,8 +24,11 @@ from imfcodec.bitstream.container import GroupRecord, Writer
 
 from ..errors import ImfcodecError
 from ..frames import frames_to_tensor, psnr_per_frame, tensor_to_frames
-from ..model.prior import QUALITY_STEPS, quality_step
+from ..model.imf import ReferenceState
 from ..model.weights import LoadedModel
+from ..quality import check_quality, quality_step
+from ..rate import kbps
+from .audio import encode_audio
 from .keyframes import DEFAULT_KEYFRAME_CODEC, get_codec
 from .tokens import quantize_tokens
 from .video_io import SEQUENCE_FPS, VideoInputError, crop_box, iter_frames, probe
@@ -52,29 +56,39 @@ class EncodeOptions:
 
 @dataclass
 class EncodeSummary:
+    """What an encode produced: frames, keyframes, the in-loop PSNR and the bytes per part."""
+
     frames: int = 0
     keyframes: int = 0
     keyframe_positions: list[int] = field(default_factory=list)
     fps: float = 0.0
-    bytes_total: int = 0
     psnr_sum: float = 0.0
     seconds: float = 0.0
+    keyframe_bytes: int = 0
+    token_bytes: int = 0
+    audio_bytes: int = 0  # chunk framing included, as `imfcodec info` counts it
+    bytes_total: int = 0
 
     @property
     def mean_psnr(self) -> float:
         """Mean PSNR-RGB (dB) of the in-loop reconstruction against the resized source."""
         return self.psnr_sum / max(1, self.frames)
 
+    def kbps(self) -> dict[str, float]:
+        """Rate per part of the file, kbps: total = keyframes + tokens + audio + overhead."""
+        parts = {"keyframes": self.keyframe_bytes, "tokens": self.token_bytes, "audio": self.audio_bytes}
+        parts["overhead"] = self.bytes_total - sum(parts.values())
+        return {"total": kbps(self.bytes_total, self.frames, self.fps)} | {k: kbps(v, self.frames, self.fps) for k, v in parts.items()}
+
 
 class _Group:
     """The keyframe group being built: its reference, last decoded token and residual rows."""
 
-    def __init__(self, first_frame: int, keyframe: bytes, decoded: np.ndarray, state, token: np.ndarray) -> None:
+    def __init__(self, first_frame: int, keyframe: bytes, state: ReferenceState) -> None:
         self.first_frame = first_frame
         self.keyframe = keyframe
-        self.decoded = decoded
         self.state = state
-        self.last_token = token
+        self.last_token = state.token[0].double().cpu().numpy()
         self.residuals: list[np.ndarray] = []
 
     @property
@@ -82,7 +96,7 @@ class _Group:
         return 1 + len(self.residuals)
 
 
-def header_for(loaded: LoadedModel, options: EncodeOptions, width: int, height: int, fps: Fraction, audio: bool) -> dict:
+def header_for(loaded: LoadedModel, options: EncodeOptions, width: int, height: int, fps: Fraction, audio: bool) -> dict[str, Any]:
     config = loaded.model.config
     x, y, w, h = crop_box(width, height) if options.crop == "center" else (0, 0, width, height)
     return {
@@ -113,109 +127,106 @@ def encode_video(
     options: EncodeOptions = EncodeOptions(),
     on_progress: Callable[[int, int | None], None] | None = None,
 ) -> EncodeSummary:
-    """Encode `source` into `output` (.imf). Raises VideoInputError/EncodeError with a one-line message."""
+    """Encode `source` into `output` (.imf). Raises an ImfcodecError with a one-line message.
+
+    One pass, each decision made once: read → crop/resize → tokens (ET, in batches) →
+    quantise against the group's last decoded token → decode in the loop → accept the frame
+    into its group, or end the group (scene cut, PSNR below --refresh-psnr, group full) and
+    code the frame as the next keyframe → write. Audio follows, trimmed to the video.
+    """
     if loaded.tables is None:
-        raise EncodeError(f"{loaded.path}: model has no entropy tables; export it with `imfcodec train --export`")
-    if not 1 <= options.quality <= min(len(QUALITY_STEPS), loaded.tables.shape[0]):
-        raise EncodeError(f"--quality must be in 1..{len(QUALITY_STEPS)}")
-    if not 1 <= options.max_keyframe_interval:
+        raise EncodeError(f"{loaded.path}: model has no entropy tables; freeze the training run with `imfcodec export`")
+    check_quality(options.quality, loaded.tables.shape[0])
+    if options.max_keyframe_interval < 1:
         raise EncodeError("--max-keyframe-interval must be at least 1")
     info = probe(source, options.sequence_fps)
     model = loaded.model
     device = next(model.parameters()).device
-    size = model.config.size
     table = loaded.tables[options.quality - 1]
     step = quality_step(options.quality)
     codec = get_codec(options.keyframe_codec)
     summary = EncodeSummary(fps=float(info.fps))
     started = time.time()
+    total_hint = info.frames if options.max_frames is None else min(info.frames or options.max_frames, options.max_frames)
     audio = None
     if options.audio and info.has_audio:
-        from .audio import encode_audio
+        audio = encode_audio(source, options.audio_bitrate_kbps, length_s=lambda: summary.frames / float(info.fps))
+    writer = Writer(output, header_for(loaded, options, info.width, info.height, info.fps, audio is not None))
 
-        audio = encode_audio(source, options.audio_bitrate_kbps)
-    header = header_for(loaded, options, info.width, info.height, info.fps, audio is not None)
-    total_hint = info.frames if options.max_frames is None else min(info.frames or options.max_frames, options.max_frames)
+    def start_group(index: int, frame: np.ndarray) -> _Group:
+        payload = codec.encode(frame, options.quality)
+        decoded = codec.decode(payload)
+        with torch.no_grad():
+            state = model.prepare_reference(frames_to_tensor(decoded[None], device))
+        summary.keyframes += 1
+        summary.keyframe_positions.append(index)
+        summary.psnr_sum += float(psnr_per_frame(decoded[None], frame[None])[0])
+        return _Group(index, payload, state)
 
-    writer = Writer(output, header)
+    def finish_group(g: _Group) -> None:
+        rows = np.stack(g.residuals) if g.residuals else np.zeros((0, table.shape[0]), dtype=np.int64)
+        tokens = entropy.encode(rows, table) if len(rows) else b""
+        writer.write_group(GroupRecord(g.first_frame, g.frame_count, g.keyframe, tokens))
+        summary.keyframe_bytes += len(g.keyframe)
+        summary.token_bytes += len(tokens)
+
+    def extend(g: _Group, frames: np.ndarray, tokens: np.ndarray, previous: np.ndarray) -> int:
+        """Add the leading frames of `frames` (T, S, S, 3) that need no keyframe to `g`;
+        `previous` is the source frame before them. Returns how many were added."""
+        q, decoded_tokens = quantize_tokens(tokens, g.last_token, step)
+        with torch.no_grad():
+            recon = tensor_to_frames(model.decode(g.state, torch.from_numpy(decoded_tokens).float().to(device)))
+        psnr = psnr_per_frame(recon, frames)
+        cut = psnr_per_frame(np.concatenate([previous[None], frames[:-1]]), frames) < SCENE_CUT_PSNR
+        bad = cut | (psnr < options.refresh_psnr) if options.refresh_psnr is not None else cut
+        accept = int(np.argmax(bad)) if bad.any() else len(frames)
+        if accept:
+            g.residuals.extend(q[:accept])
+            g.last_token = decoded_tokens[accept - 1]
+            summary.psnr_sum += float(psnr[:accept].sum())
+        return accept
+
     try:
         group: _Group | None = None
-        prev_source: np.ndarray | None = None
-
-        def start_group(index: int, frame: np.ndarray) -> _Group:
-            payload = codec.encode(frame, options.quality)
-            decoded = codec.decode(payload)
-            with torch.no_grad():
-                state = model.prepare_reference(frames_to_tensor(decoded[None], device))
-            summary.keyframes += 1
-            summary.keyframe_positions.append(index)
-            summary.psnr_sum += float(psnr_per_frame(decoded[None], frame[None])[0])
-            return _Group(index, payload, decoded, state, state.token[0].double().cpu().numpy())
-
-        def finish_group(g: _Group) -> None:
-            rows = np.stack(g.residuals) if g.residuals else np.zeros((0, table.shape[0]), dtype=np.int64)
-            tokens = entropy.encode(rows, table) if len(rows) else b""
-            writer.write_group(GroupRecord(g.first_frame, g.frame_count, g.keyframe, tokens))
-
-        index = 0
-        for batch in _batches(
-            iter_frames(source, size=size, crop=options.crop, max_frames=options.max_frames, sequence_fps=options.sequence_fps),
-            options.batch_size,
-        ):
+        previous: np.ndarray | None = None  # the last source frame coded
+        frames = iter_frames(
+            source, size=model.config.size, crop=options.crop, max_frames=options.max_frames, sequence_fps=options.sequence_fps
+        )
+        for batch in _batches(frames, options.batch_size):
             with torch.no_grad():
                 tokens = model.encode_tokens(frames_to_tensor(batch, device)).double().cpu().numpy()
             pos = 0
             while pos < len(batch):
-                frame = batch[pos]
-                cut = prev_source is not None and psnr_per_frame(prev_source[None], frame[None])[0] < SCENE_CUT_PSNR
-                if group is None or cut or group.frame_count >= options.max_keyframe_interval:
-                    if group is not None:
-                        finish_group(group)
-                    group = start_group(index + pos, frame)
-                    prev_source = frame
-                    pos += 1
-                    continue
-                # Code the rest of this batch against the group, then check it in the loop.
-                room = options.max_keyframe_interval - group.frame_count
-                span = batch[pos : pos + room]
-                q, decoded_tokens = quantize_tokens(tokens[pos : pos + len(span)], group.last_token, step)
-                with torch.no_grad():
-                    recon = tensor_to_frames(model.decode(group.state, torch.from_numpy(decoded_tokens).float().to(device)))
-                psnr = psnr_per_frame(recon, span)
-                consecutive = psnr_per_frame(np.concatenate([prev_source[None], span[:-1]]), span)
-                bad = (consecutive < SCENE_CUT_PSNR) | (psnr < options.refresh_psnr if options.refresh_psnr is not None else False)
-                accept = int(np.argmax(bad)) if bad.any() else len(span)
-                group.residuals.extend(q[:accept])
-                if accept:
-                    group.last_token = decoded_tokens[accept - 1]
-                    summary.psnr_sum += float(psnr[:accept].sum())
-                    prev_source = span[accept - 1]
-                pos += accept
-                if accept < len(span):  # the next frame needs a new keyframe
+                if group is not None and previous is not None and group.frame_count < options.max_keyframe_interval:
+                    end = min(len(batch), pos + options.max_keyframe_interval - group.frame_count)
+                    accepted = extend(group, batch[pos:end], tokens[pos:end], previous)
+                    if accepted:
+                        previous = batch[pos + accepted - 1]
+                    pos += accepted
+                    if pos == end:  # all taken: the batch is done, or the group is full
+                        continue
+                # The frame at `pos` starts a group: the first frame, a full group, a cut or a bad reconstruction.
+                if group is not None:
                     finish_group(group)
-                    group = start_group(index + pos, batch[pos])
-                    prev_source = batch[pos]
-                    pos += 1
-            index += len(batch)
-            summary.frames = index
+                group = start_group(summary.frames + pos, batch[pos])
+                previous = batch[pos]
+                pos += 1
+            summary.frames += len(batch)
             if on_progress:
-                on_progress(index, total_hint)
+                on_progress(summary.frames, total_hint)
         if group is None:
             raise VideoInputError(f"{source}: the video has no frames")
         finish_group(group)
         if audio is not None:
             meta, batches = audio
-            writer.write_audio_header(meta)
-            limit = index / float(info.fps)
+            summary.audio_bytes += writer.write_audio_header(meta)
             for packets in batches:
-                packets = [p for p in packets if p[0] / meta["sample_rate"] < limit + 0.1]
                 if packets:
-                    writer.write_audio_packets(packets)
-        writer.close()
+                    summary.audio_bytes += writer.write_audio_packets(packets)
+        summary.bytes_total = writer.close()
     except BaseException:
         writer.abort()
         raise
-    summary.bytes_total = Path(output).stat().st_size
     summary.seconds = time.time() - started
     return summary
 

@@ -6,21 +6,23 @@ from typing import Any
 
 from imfcodec.bitstream.container import CHUNK_OVERHEAD, ImfFile
 
+from ..rate import kbps
+
 
 def describe(imf: ImfFile) -> dict[str, Any]:
     """Header fields, timing, keyframes, and bytes and kbps per part of the file."""
     h = imf.header
     fps = h["fps_num"] / h["fps_den"]
     frames = imf.frame_count
-    seconds = frames / fps if fps else 0.0
+    seconds = frames / fps if fps else 0.0  # for the duration shown; rates come from imfcodec.rate
     key_bytes = sum(len(g.keyframe) for g in imf.groups)
     token_bytes = sum(len(g.tokens) for g in imf.groups)
     # Audio is reported on its own, framing included, so the video rate excludes all of it.
     audio_bytes = sum(CHUNK_OVERHEAD + c.length for c in imf.chunks if c.type in ("AUDH", "AUDP"))
     overhead = imf.file_size - key_bytes - token_bytes - audio_bytes
 
-    def kbps(n: int) -> float:
-        return 8 * n / seconds / 1000 if seconds else 0.0
+    def rate(n: int) -> float:
+        return round(kbps(n, frames, fps), 3)
 
     return {
         "version": f"{imf.version[0]}.{imf.version[1]}",
@@ -42,12 +44,12 @@ def describe(imf: ImfFile) -> dict[str, Any]:
         "audio": None if imf.audio_header is None else {k: v for k, v in imf.audio_header.items() if k != "extradata"},
         "bytes": {"total": imf.file_size, "keyframes": key_bytes, "tokens": token_bytes, "audio": audio_bytes, "overhead": overhead},
         "kbps": {
-            "total": round(kbps(imf.file_size), 3),
-            "video": round(kbps(imf.file_size - audio_bytes), 3),
-            "keyframes": round(kbps(key_bytes), 3),
-            "tokens": round(kbps(token_bytes), 3),
-            "audio": round(kbps(audio_bytes), 3),
-            "overhead": round(kbps(overhead), 3),
+            "total": rate(imf.file_size),
+            "video": rate(imf.file_size - audio_bytes),
+            "keyframes": rate(key_bytes),
+            "tokens": rate(token_bytes),
+            "audio": rate(audio_bytes),
+            "overhead": rate(overhead),
         },
         "token_bits_per_frame": round(8 * token_bytes / max(1, frames - len(imf.groups)), 2),
         "chunk_overhead_bytes": CHUNK_OVERHEAD,

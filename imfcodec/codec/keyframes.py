@@ -15,6 +15,7 @@ import av
 import numpy as np
 
 from ..errors import ImfcodecError
+from ..quality import QUALITY_LEVELS, check_quality
 from .color import rgb_to_yuv420, yuv420_to_rgb
 
 
@@ -28,13 +29,16 @@ class KeyframeCodec:
     encoder: str  # PyAV encoder name
     decoder: str  # PyAV decoder name
     quality_option: str  # the option --quality maps to
-    ladder: tuple[int, ...]  # option value for --quality 1..8
+    ladder: tuple[int, ...]  # option value for each --quality level
     options: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        if len(self.ladder) != QUALITY_LEVELS:
+            raise ValueError(f"{self.name}: the ladder needs one value per --quality level ({QUALITY_LEVELS})")
 
     def encode(self, rgb: np.ndarray, quality: int) -> bytes:
         """(S, S, 3) uint8 -> bytes of one intra-coded picture."""
-        if not 1 <= quality <= len(self.ladder):
-            raise KeyframeCodecError(f"quality must be in 1..{len(self.ladder)}")
+        check_quality(quality)
         y, u, v = rgb_to_yuv420(rgb)
         h, w = y.shape
         ctx = av.CodecContext.create(self.encoder, "w")

@@ -32,7 +32,6 @@ class VideoInfo:
     height: int
     fps: Fraction
     frames: int | None  # container's estimate; None when unknown
-    rotation: int  # degrees, counter-clockwise, applied on read
     has_audio: bool
 
 
@@ -91,7 +90,6 @@ def probe(path: str | Path, sequence_fps: Fraction = SEQUENCE_FPS) -> VideoInfo:
             raise VideoInputError(f"{path}: no video stream")
         stream = container.streams.video[0]
         fps = stream.average_rate or stream.guessed_rate or Fraction(25, 1)
-        rotation = 0
         try:
             first = next(container.decode(stream), None)
         except av.FFmpegError as exc:
@@ -107,7 +105,6 @@ def probe(path: str | Path, sequence_fps: Fraction = SEQUENCE_FPS) -> VideoInfo:
             height=h,
             fps=Fraction(fps),
             frames=stream.frames or None,
-            rotation=rotation,
             has_audio=bool(container.streams.audio),
         )
 
@@ -169,7 +166,8 @@ class VideoWriter:
     lossless RGB), .y4m (yuv444p), or a folder (PNG per frame, when `path` has no suffix).
 
     `suffix` chooses the format when `path` is a temporary name (imfcodec.atomic); default:
-    `path`'s own suffix. A folder must exist already.
+    `path`'s own suffix. A folder must exist already. `audio_window`: the stored audio's
+    (start, end) in seconds that goes with these frames (end None: to its end).
     """
 
     def __init__(
@@ -180,6 +178,7 @@ class VideoWriter:
         height: int,
         audio: tuple[dict, list[tuple[int, int, bytes]]] | None = None,
         suffix: str | None = None,
+        audio_window: tuple[float, float | None] = (0.0, None),
     ) -> None:
         self.path = Path(path)
         self.index = 0
@@ -208,7 +207,7 @@ class VideoWriter:
         if audio is not None and suffix in (".mp4", ".mkv", ".mov"):
             from .audio import AudioMuxer
 
-            self.audio = AudioMuxer(self.container, *audio)
+            self.audio = AudioMuxer(self.container, *audio, suffix == ".mkv", *audio_window)
 
     def write(self, rgb: np.ndarray) -> None:
         if self.container is None:

@@ -16,17 +16,7 @@ from torch import nn
 
 from imfcodec.bitstream.entropy import build_tables
 
-from ..errors import ConfigError
-
-# Quantisation step of the token (unit variance per entry) for --quality 1..8.
-QUALITY_STEPS: tuple[float, ...] = (0.5, 0.35, 0.25, 0.18, 0.125, 0.09, 0.0625, 0.044)
 TABLE_HALF_RANGE = 24  # values -24..24 have their own symbol; larger ones are escaped
-
-
-def quality_step(quality: int) -> float:
-    if not 1 <= quality <= len(QUALITY_STEPS):
-        raise ConfigError(f"quality must be in 1..{len(QUALITY_STEPS)}, got {quality}")
-    return QUALITY_STEPS[quality - 1]
 
 
 def _laplace_cdf(x: torch.Tensor) -> torch.Tensor:
