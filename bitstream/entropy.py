@@ -13,8 +13,6 @@ i - K; index 2K + 1 is the escape. An escaped value follows immediately as a uni
 
 from __future__ import annotations
 
-import math
-
 import constriction
 import numpy as np
 import numpy.typing as npt
@@ -123,10 +121,3 @@ def decode(data: bytes, rows: int, table: npt.NDArray[np.integer]) -> npt.NDArra
             values[escape] = np.asarray(decoder.decode(_UNIFORM, int(escape.sum())), dtype=np.int64) - 32768
         out[row] = values
     return out
-
-
-def bits_to_kbps(bits: float, frames: int, fps: float) -> float:
-    """Rate in kbps of `bits` spread over `frames` frames at `fps`."""
-    if frames <= 0 or fps <= 0 or math.isnan(fps):
-        raise ValueError("frames and fps must be positive")
-    return bits / (frames / fps) / 1000.0

@@ -46,9 +46,3 @@ def test_different_tables_give_different_streams() -> None:
     values = np.zeros((4, 16), dtype=np.int64)
     values[0, 0] = 3
     assert entropy.encode(values, tables(scale=0.5)) != entropy.encode(values, tables(scale=4.0))
-
-
-def test_kbps() -> None:
-    assert entropy.bits_to_kbps(8000, 25, 25.0) == pytest.approx(8.0)
-    with pytest.raises(ValueError):
-        entropy.bits_to_kbps(1, 0, 25.0)

@@ -13,6 +13,8 @@ from pytorch_msssim import ms_ssim, ssim
 from safetensors.torch import load_file
 from torch import nn
 
+from imfcodec.bench.metrics import MS_SSIM_MIN_SIDE
+
 from ..errors import ConfigError
 
 # torchvision's vgg19().features layout; ReLU outputs used by the paper's loss.
@@ -44,6 +46,9 @@ def find_vgg_weights(explicit: str | None) -> Path | None:
     return found[0] if found else None
 
 
+VGG_LEVELS = 4  # the image pyramid the VGG features are compared on: full, 1/2, 1/4, 1/8
+
+
 class VGGPerceptual(nn.Module):
     """Paper's perceptual loss: L1 between VGG19 features at 5 layers, over a 4-level image pyramid.
 
@@ -64,7 +69,7 @@ class VGGPerceptual(nn.Module):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         loss = x.new_zeros(())
-        for level in range(4):
+        for level in range(VGG_LEVELS):
             if level:
                 x, y = F.avg_pool2d(x, 2), F.avg_pool2d(y, 2)
             hx, hy = (x - self.mean) / self.std, (y - self.mean) / self.std
@@ -76,11 +81,11 @@ class VGGPerceptual(nn.Module):
 
 
 class StructuralLoss(nn.Module):
-    """1 - MS-SSIM (SSIM below 161 px, where five scales do not fit): the fallback perceptual term."""
+    """1 - MS-SSIM (SSIM below MS_SSIM_MIN_SIDE, where five scales do not fit): the fallback perceptual term."""
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         x, y = x.float().clamp(0, 1), y.float()
-        if min(x.shape[-2:]) > 160:
+        if min(x.shape[-2:]) >= MS_SSIM_MIN_SIDE:
             return 1 - ms_ssim(x, y, data_range=1.0, size_average=True)
         return 1 - ssim(x, y, data_range=1.0, size_average=True, win_size=7)
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..codec.color import BT709_KB, BT709_KR
 from ..frames import psnr_per_frame
 
 # BT.709 limited range, as float (measurement only; the codec uses color.py's fixed point).
-_KR, _KB = 0.2126, 0.0722
+_KR, _KB = BT709_KR, BT709_KB
 
 
 def psnr(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:

@@ -12,8 +12,9 @@ import numpy.typing as npt
 
 _SHIFT = 16
 _ONE = 1 << _SHIFT
-# BT.709 limited range, 8 bit. RGB -> YUV
-_KR, _KB = 0.2126, 0.0722
+# BT.709 luma weights of R and B (G's is the rest); limited range, 8 bit.
+BT709_KR, BT709_KB = 0.2126, 0.0722
+_KR, _KB = BT709_KR, BT709_KB
 _KG = 1 - _KR - _KB
 
 

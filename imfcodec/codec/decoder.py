@@ -60,7 +60,7 @@ def iter_decoded_frames(imf: ImfFile, loaded: LoadedModel, options: DecodeOption
     for group in imf.groups:
         g_end = group.first_frame + group.frame_count
         if g_end <= options.start_frame or group.first_frame >= end:
-            continue  # the index lets us skip groups without decoding them
+            continue  # read with the file, but never decoded
         key = codec.decode(group.keyframe)
         with torch.no_grad():
             state = model.prepare_reference(frames_to_tensor(key[None], device))

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import IMFConfig
+from .config import NUM_SCALES, IMFConfig
 from .layers import ResBlock
 
 
@@ -21,7 +21,7 @@ class DenseFeatureEncoder(nn.Module):
         c = config.feature_channels
         self.stem = nn.Sequential(nn.Conv2d(3, c[0] // 2, 3, 2, 1), ResBlock(c[0] // 2, c[0], stride=2))
         self.downs = nn.ModuleList([ResBlock(c[i - 1], c[i], stride=2) for i in range(1, 4)])
-        self.refine = nn.ModuleList([nn.Sequential(*[ResBlock(c[i], c[i]) for _ in range(config.extra_blocks)]) for i in range(4)])
+        self.refine = nn.ModuleList([nn.Sequential(*[ResBlock(c[i], c[i]) for _ in range(config.extra_blocks)]) for i in range(NUM_SCALES)])
 
     def forward(self, image: torch.Tensor) -> list[torch.Tensor]:
         feats = [self.refine[0](self.stem(image * 2 - 1))]

@@ -9,6 +9,8 @@ from torch import nn
 from .config import IMFConfig
 from .layers import ResBlock, UpBlock
 
+BASE_PATCH = 4  # pixels per side of a scale-0 cell: scale 0 sits at 1/4 of the frame's side
+
 
 class FrameDecoder(nn.Module):
     """DF: fuse aligned features from 1/32 up to 1/4 and draw the frame.
@@ -26,8 +28,8 @@ class FrameDecoder(nn.Module):
         self.identity_path = config.identity_path
         self.entry = ResBlock(c[3], d[3])
         self.ups = nn.ModuleList([UpBlock(d[s + 1], d[s]) for s in range(2, -1, -1)])
-        # The base enters at 1/4 scale as 4×4 pixel patches, so DF sees what it corrects.
-        extra = 48 if config.identity_path else 0
+        # The base enters at scale 0 (1/4 of the side) as 4×4 pixel patches, so DF sees what it corrects.
+        extra = 3 * BASE_PATCH**2 if config.identity_path else 0
         self.fuse = nn.ModuleList(
             [
                 nn.Sequential(
@@ -37,7 +39,7 @@ class FrameDecoder(nn.Module):
                 for s in range(2, -1, -1)
             ]
         )
-        self.to_rgb = nn.Conv2d(d[0], 3 * 16, 3, 1, 1)
+        self.to_rgb = nn.Conv2d(d[0], 3 * BASE_PATCH**2, 3, 1, 1)  # one 4×4 RGB patch per scale-0 cell
         if config.identity_path:
             nn.init.zeros_(self.to_rgb.weight)
             nn.init.zeros_(self.to_rgb.bias)
@@ -49,9 +51,9 @@ class FrameDecoder(nn.Module):
             h = self.ups[i](h)
             parts = [h, features[s]]
             if s == 0 and base is not None:
-                parts.append(F.pixel_unshuffle(base * 2 - 1, 4))
+                parts.append(F.pixel_unshuffle(base * 2 - 1, BASE_PATCH))
             h = self.fuse[i](torch.cat(parts, dim=1))
-        out = F.pixel_shuffle(self.to_rgb(F.leaky_relu(h, 0.2)), 4)
+        out = F.pixel_shuffle(self.to_rgb(F.leaky_relu(h, 0.2)), BASE_PATCH)
         if base is not None:
             return base + (out if gate is None else out * gate[:, None, None, None])
         return out * 0.5 + 0.5

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import IMFConfig
+from .config import NUM_SCALES, IMFConfig
 from .encoders import DenseFeatureEncoder, LatentTokenEncoder
 from .frame_decoder import FrameDecoder
 from .motion import ImplicitMotionAlignment, LatentTokenDecoder
@@ -125,7 +125,7 @@ class IMF(nn.Module):
         base = None
         if flow is not None:
             # Scales not attended still move with the frame: warp them by the same flow.
-            for s in range(4):
+            for s in range(NUM_SCALES):
                 if s not in self.config.attention_scales:
                     features[s] = warp(ref.features[s], flow)
             base = warp(ref.image, flow)

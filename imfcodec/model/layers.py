@@ -4,7 +4,6 @@ attention with a selectable backend, transformer blocks, positional encodings.""
 from __future__ import annotations
 
 import math
-import os
 
 import torch
 import torch.nn.functional as F
@@ -14,7 +13,7 @@ from torch import nn
 # Attention backend
 # ---------------------------------------------------------------------------
 
-_BACKEND = os.environ.get("IMFCODEC_ATTENTION", "auto")  # auto | sdpa | xformers
+_BACKEND = "auto"  # auto | sdpa | xformers: set_attention_backend
 
 try:  # xformers ships CUDA kernels only; on CPU it is never used.
     import xformers.ops as _xops  # type: ignore[import-not-found]
