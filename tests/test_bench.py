@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imfcodec.bench.anchors import sei_bytes
+from imfcodec.bench.anchors import stored_video_bytes
 from imfcodec.bench.metrics import ms_ssim_per_frame, psnr, psnr_rgb_per_frame, psnr_yuv_per_frame
 from imfcodec.bench.run import parse_points, run_bench
 from imfcodec.bench.summary import bd_psnr, bd_rate
@@ -50,11 +50,13 @@ def test_bd_rate_textbook_case() -> None:
     assert bd_rate((rates, dist), (rates, [d + 20 for d in dist])) is None  # no overlap
 
 
-def test_sei_bytes() -> None:
-    sei = b"\x00\x00\x00\x01\x06" + b"x" * 20
-    slice_ = b"\x00\x00\x00\x01\x65" + b"y" * 30
-    assert sei_bytes(sei + slice_) == len(sei)
-    assert sei_bytes(slice_) == 0
+def test_x264_rate_leaves_out_its_settings_banner(tmp_path: Path) -> None:
+    """x264 writes its settings as a ~600-byte SEI message into the first frame: not picture
+    data, and at a few kbps a large part of the file. The anchor's rate excludes it."""
+    path = write_clip(tmp_path / "x.mp4", synthetic_frames(10, 64, 64))
+    assert b"x264 - core" in path.read_bytes()
+    banner = stored_video_bytes(path, drop_sei=False) - stored_video_bytes(path, drop_sei=True)
+    assert 300 < banner < 2000
 
 
 def test_parse_points() -> None:

@@ -180,3 +180,30 @@ def test_encode_an_image_folder(tmp_path: Path, encoded: Path, tiny_model_path: 
     assert info["frames"] == 20 and info["fps"] == "30000/1001"
     assert_one_line_error(run("encode", pngs, tmp_path / "x.imf", "--model", tiny_model_path, "--fps", "fast"), "not a frame rate")
     assert_one_line_error(run("encode", tmp_path, tmp_path / "y.imf", "--model", tiny_model_path), "a folder with no images")
+
+
+def test_a_bug_is_named_not_disguised(tmp_path: Path, encoded: Path, monkeypatch) -> None:
+    """An exception that is not an ImfcodecError is a bug: one line that names it and says
+    how to see the traceback (exit 2), and --debug shows the traceback itself."""
+    import imfcodec.codec.info as info
+
+    def broken(_imf):
+        raise TypeError("unsupported operand")
+
+    monkeypatch.setattr(info, "describe", broken)
+    monkeypatch.delenv("IMFCODEC_DEBUG", raising=False)
+    result = run("info", encoded)
+    assert result.exit_code == 2
+    assert_one_line_error(result, "internal error TypeError: unsupported operand")
+    assert "--debug" in result.output
+    result = run("--debug", "info", encoded)
+    assert isinstance(result.exception, TypeError)
+    monkeypatch.delenv("IMFCODEC_DEBUG", raising=False)
+
+
+def test_user_errors_from_every_layer_are_one_line(tmp_path: Path, clip: Path, tiny_model_path: Path) -> None:
+    # A bad --quality (checked once, in imfcodec.quality) and a bad recipe name (training).
+    assert_one_line_error(run("encode", clip, tmp_path / "o.imf", "--model", tiny_model_path, "--quality", "9"), "--quality must be in 1..8")
+    result = run("train", "--data", str(tmp_path), "--config", "no_such_recipe")
+    assert result.exit_code == 1
+    assert_one_line_error(result, "unknown recipe 'no_such_recipe'")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from av.bitstream import BitStreamFilterContext
 
 # name -> (encoder, options, CRF sweep used by default)
 ANCHORS: dict[str, tuple[str, dict[str, str], tuple[int, ...]]] = {
@@ -30,31 +31,26 @@ LOWRES_CRFS: tuple[int, ...] = (63, 57, 51, 45)
 class AnchorResult:
     codec: str
     crf: int
-    es_bytes: int  # elementary stream (x264: SEI NAL units subtracted), extradata included
+    es_bytes: int  # video packets as stored (x264: SEI NAL units removed), extradata included
     file_bytes: int  # the mp4 file
     frames: np.ndarray  # decoded, (T, 256, 256, 3) uint8
     encode_fps: float
     decode_fps: float
 
 
-def sei_bytes(packet: bytes) -> int:
-    """Bytes of H.264 SEI NAL units (type 6) in an Annex-B packet, start codes included."""
-    data = bytes(packet)
-    starts = []
-    i = 0
-    while True:
-        j = data.find(b"\x00\x00\x01", i)
-        if j < 0:
-            break
-        starts.append(j)
-        i = j + 3
-    # A 4-byte start code's leading zero belongs to the NAL unit it starts.
-    begins = [s - 1 if s > 0 and data[s - 1] == 0 else s for s in starts]
-    total = 0
-    for k, s in enumerate(starts):
-        end = begins[k + 1] if k + 1 < len(starts) else len(data)
-        if s + 3 < len(data) and data[s + 3] & 0x1F == 6:
-            total += end - begins[k]
+def stored_video_bytes(path: Path, drop_sei: bool) -> int:
+    """Bytes of the video packets stored in `path`; with `drop_sei`, H.264 SEI NAL units
+    (x264's settings banner, not picture data) removed by FFmpeg's filter_units filter."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        bsf = BitStreamFilterContext("filter_units=remove_types=6", stream) if drop_sei else None
+        total = 0
+        for packet in container.demux(stream):
+            if packet.size == 0:
+                continue
+            total += sum(q.size for q in bsf.filter(packet)) if bsf else packet.size
+        if bsf:
+            total += sum(q.size for q in bsf.filter(None))
     return total
 
 
@@ -83,7 +79,6 @@ def encode_anchor(
     rate = fps / frame_step
     label = name if side is None else f"{name}-{side}-{'full' if frame_step == 1 else 'half'}"
     path = workdir / f"{label}-crf{crf}.mp4"
-    es = sei = 0
     t0 = time.time()
     with av.open(str(path), "w") as out:
         stream = out.add_stream(encoder, rate=rate)
@@ -97,15 +92,9 @@ def encode_anchor(
         for i, f in enumerate(frames):
             vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")
             vf.pts = i
-            for p in stream.encode(vf):
-                es += p.size
-                sei += sei_bytes(bytes(p)) if base == "x264" else 0
-                out.mux(p)
-        for p in stream.encode(None):
-            es += p.size
-            sei += sei_bytes(bytes(p)) if base == "x264" else 0
-            out.mux(p)
-        es += len(stream.codec_context.extradata or b"")
+            out.mux(stream.encode(vf))
+        out.mux(stream.encode(None))
+        extradata = len(stream.codec_context.extradata or b"")
     encode_fps = len(frames) / (time.time() - t0)
     t0 = time.time()
     with av.open(str(path)) as c:
@@ -115,4 +104,5 @@ def encode_anchor(
         decoded = _resize(decoded, size)
     if frame_step > 1:
         decoded = np.repeat(decoded, frame_step, axis=0)[: len(reference)]
-    return AnchorResult(label, crf, es - sei, path.stat().st_size, decoded, encode_fps, decode_fps)
+    es = stored_video_bytes(path, drop_sei=base == "x264") + extradata
+    return AnchorResult(label, crf, es, path.stat().st_size, decoded, encode_fps, decode_fps)

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from .. import atomic
@@ -78,26 +78,19 @@ def save_weights(model: IMF, path: str | Path, tables: np.ndarray | None = None,
 
 
 def _read_safetensors_metadata(path: Path) -> dict[str, Any]:
-    """Validate the safetensors framing (8-byte header length, JSON header) without torch."""
+    """The imfcodec part of a safetensors file's metadata, read by safetensors' own header
+    parser, which never unpickles: anything else (a pickle, text, a folder) is refused."""
     try:
-        size = path.stat().st_size
-        with open(path, "rb") as f:
-            head = f.read(8)
-            if len(head) < 8:
-                raise WeightsError(f"{path}: not a safetensors file (too short)")
-            (n,) = struct.unpack("<Q", head)
-            if n < 2 or n > min(size - 8, 100 << 20):
-                raise WeightsError(f"{path}: not a safetensors file (bad header length)")
-            header = f.read(n)
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except SafetensorError as exc:
+        raise WeightsError(f"{path}: not a safetensors file ({exc}; refusing to load it, pickles are never loaded)") from None
     except OSError as exc:
-        raise WeightsError(f"{path}: cannot read weights: {exc.strerror}") from None
-    if not header.lstrip().startswith(b"{"):
-        raise WeightsError(f"{path}: not a safetensors file (refusing to load it; pickles are never loaded)")
+        raise WeightsError(f"{path}: cannot read weights: {exc.strerror or exc}") from None
     try:
-        meta = json.loads(header).get("__metadata__") or {}
         info = json.loads(meta.get("imfcodec", "{}"))
-    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
-        raise WeightsError(f"{path}: not a safetensors file (header is not JSON)") from None
+    except json.JSONDecodeError:
+        info = None
     if not isinstance(info, dict) or info.get("format") != FORMAT:
         raise WeightsError(f"{path}: safetensors file without an imfcodec model config")
     return info
