@@ -203,7 +203,9 @@ def test_a_bug_is_named_not_disguised(tmp_path: Path, encoded: Path, monkeypatch
 
 def test_user_errors_from_every_layer_are_one_line(tmp_path: Path, clip: Path, tiny_model_path: Path) -> None:
     # A bad --quality (checked once, in imfcodec.quality) and a bad recipe name (training).
-    assert_one_line_error(run("encode", clip, tmp_path / "o.imf", "--model", tiny_model_path, "--quality", "9"), "--quality must be in 1..8")
+    assert_one_line_error(
+        run("encode", clip, tmp_path / "o.imf", "--model", tiny_model_path, "--quality", "9"), "--quality must be in 1..8"
+    )
     result = run("train", "--data", str(tmp_path), "--config", "no_such_recipe")
     assert result.exit_code == 1
     assert_one_line_error(result, "unknown recipe 'no_such_recipe'")

@@ -89,8 +89,8 @@ def update_ema(ema: nn.Module, live: nn.Module, decay: float) -> None:
     statistics) are copied, since they are already averages."""
     for e, p in zip(ema.parameters(), live.parameters(), strict=True):
         e.lerp_(p.detach(), 1.0 - decay)
-    for e, b in zip(ema.buffers(), live.buffers(), strict=True):
-        e.copy_(b)
+    for eb, b in zip(ema.buffers(), live.buffers(), strict=True):
+        eb.copy_(b)
 
 
 def sync_buffers(module: nn.Module, world: int) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +83,7 @@ class RunConfig(JsonConfig):
     init_from: str | None = None
 
 
-SECTIONS = {"optim": OptimConfig, "data": DataConfig, "loss": LossConfig, "run": RunConfig}
+SECTIONS: dict[str, type[JsonConfig]] = {"optim": OptimConfig, "data": DataConfig, "loss": LossConfig, "run": RunConfig}
 
 
 @dataclass(frozen=True)
@@ -101,8 +101,13 @@ class TrainConfig(JsonConfig):
         unknown = set(data) - {"model", *SECTIONS}
         if unknown:
             raise ConfigError(f"unknown TrainConfig sections: {sorted(unknown)}")
-        sections = {name: kind.from_dict(data.get(name, {})) for name, kind in SECTIONS.items()}
-        return cls(model=IMFConfig.from_dict(data["model"]), **sections)  # type: ignore[arg-type]
+        return cls(
+            model=IMFConfig.from_dict(data["model"]),
+            optim=OptimConfig.from_dict(data.get("optim", {})),
+            data=DataConfig.from_dict(data.get("data", {})),
+            loss=LossConfig.from_dict(data.get("loss", {})),
+            run=RunConfig.from_dict(data.get("run", {})),
+        )
 
     @classmethod
     def _from_flat(cls, data: dict[str, Any]) -> TrainConfig:
@@ -117,11 +122,15 @@ class TrainConfig(JsonConfig):
         """Replace fields by their own names, whatever section holds them (`steps=3, lr=0`)."""
         sections: dict[str, dict[str, Any]] = {}
         for key, value in fields.items():
-            owner = next((name for name, kind in SECTIONS.items() if key in {f.name for f in dataclasses.fields(kind)}), None)
+            owner = next((name for name, kind in SECTIONS.items() if key in _field_names(kind)), None)
             if owner is None:
                 raise ConfigError(f"unknown training option {key!r}")
             sections.setdefault(owner, {})[key] = value
         return dataclasses.replace(self, **{name: dataclasses.replace(getattr(self, name), **v) for name, v in sections.items()})
+
+
+def _field_names(kind: type[JsonConfig]) -> set[str]:
+    return {f.name for f in fields(kind)}  # type: ignore[arg-type]
 
 
 def load_recipe(name_or_file: str) -> TrainConfig:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -97,7 +98,7 @@ def export_run(run_dir: Path, output: Path, data: Path | None = None, val: Path 
     return model_id
 
 
-def _lineage(cfg: TrainConfig) -> dict | None:
+def _lineage(cfg: TrainConfig) -> dict[str, Any] | None:
     """Steps and wall time of the run a fine-tune started from (`init_from`), when it is at hand."""
     if not cfg.run.init_from:
         return None
@@ -106,7 +107,7 @@ def _lineage(cfg: TrainConfig) -> dict | None:
         return {"checkpoint": Path(cfg.run.init_from).name}
     run_dir = ckpt.parent.parent
     steps = int(ckpt.name.removeprefix("step_"))
-    out: dict = {"run": run_dir.name, "checkpoint": ckpt.name, "steps": steps}
+    out: dict[str, Any] = {"run": run_dir.name, "checkpoint": ckpt.name, "steps": steps}
     if (run_dir / "config.json").is_file():
         batch_size = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text())).data.batch_size
         out["trained_wall_seconds"] = round(trained_seconds(run_dir, batch_size, steps))
@@ -147,7 +148,7 @@ def _db(value: float) -> str:
     return "identical (100 dB)" if value >= 100.0 else f"{value:.2f} dB"
 
 
-def model_card(model: torch.nn.Module, cfg: TrainConfig, provenance: dict, model_id: str) -> str:
+def model_card(model: torch.nn.Module, cfg: TrainConfig, provenance: dict[str, Any], model_id: str) -> str:
     dev = provenance["dev_metrics_quality4"]
     lines = [
         f"# Model card: IMF `{cfg.model.preset}` ({cfg.model.size}², d_m = {cfg.model.token_dim})",

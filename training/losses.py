@@ -29,8 +29,8 @@ def _vgg_features() -> nn.Sequential:
         if v == "M":
             layers.append(nn.MaxPool2d(2))
         else:
-            layers += [nn.Conv2d(cin, int(v), 3, padding=1), nn.ReLU(inplace=False)]
-            cin = int(v)
+            layers += [nn.Conv2d(cin, int(str(v)), 3, padding=1), nn.ReLU(inplace=False)]
+            cin = int(str(v))
     return nn.Sequential(*layers)
 
 
@@ -64,6 +64,8 @@ class VGGPerceptual(nn.Module):
         self.features = _vgg_features()
         self.features.load_state_dict(state)
         self.features.requires_grad_(False).eval()
+        self.mean: torch.Tensor
+        self.std: torch.Tensor
         self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
 
@@ -73,7 +75,8 @@ class VGGPerceptual(nn.Module):
             if level:
                 x, y = F.avg_pool2d(x, 2), F.avg_pool2d(y, 2)
             hx, hy = (x - self.mean) / self.std, (y - self.mean) / self.std
-            for i, layer in enumerate(self.features[: _VGG_TAPS[-1] + 1]):
+            taps: list[nn.Module] = list(self.features)[: _VGG_TAPS[-1] + 1]
+            for i, layer in enumerate(taps):
                 hx, hy = layer(hx), layer(hy)
                 if i in _VGG_TAPS:
                     loss = loss + F.l1_loss(hx, hy.detach())

@@ -33,7 +33,7 @@ class ExternalLogger:
 
                 self.writer = SummaryWriter(str(out / "tensorboard"))
             elif kind == "wandb":
-                import wandb  # type: ignore[import-not-found]
+                import wandb
 
                 mode = "online" if os.environ.get("WANDB_API_KEY") else "offline"
                 self.writer = wandb.init(project="imfcodec", dir=str(out), mode=mode, config=json.loads(cfg.to_json()))

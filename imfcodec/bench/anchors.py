@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import cast
 
 import av
 import numpy as np
@@ -81,7 +82,7 @@ def encode_anchor(
     path = workdir / f"{label}-crf{crf}.mp4"
     t0 = time.time()
     with av.open(str(path), "w") as out:
-        stream = out.add_stream(encoder, rate=rate)
+        stream = cast(av.VideoStream, out.add_stream(encoder, rate=rate))
         stream.width = stream.height = frames.shape[1]
         stream.pix_fmt = "yuv420p"
         stream.options = {**options, "crf": str(crf)}

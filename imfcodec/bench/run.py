@@ -204,7 +204,10 @@ def print_summary(records: list[dict[str, Any]], console: Console) -> None:
         table.add_column(col)
     for codec, low in s["lowest"].items():
         bd = s["bd"].get(codec, {})
-        fmt = lambda v, p: "no overlap" if v is None else f"{v:{p}}"  # noqa: E731
+
+        def fmt(v: float | None, p: str) -> str:
+            return "no overlap" if v is None else f"{v:{p}}"
+
         table.add_row(
             codec,
             fmt(bd.get("bd_rate_percent"), "+.1f") if bd else "-",

@@ -82,7 +82,7 @@ def encode_audio(
                 for rf in resampler.resample(frame):
                     fifo.write(rf)
                 while fifo.samples >= OPUS_FRAME and (limit is None or written < limit):
-                    chunk = fifo.read(OPUS_FRAME)
+                    chunk = _read(fifo, OPUS_FRAME)
                     if skip > 0:
                         skip -= OPUS_FRAME
                         continue
@@ -152,7 +152,7 @@ class AudioMuxer:
         size = self.stream.codec_context.frame_size or 1024
         while fifo.samples and (final or fifo.samples >= size):
             if self.skip:
-                dropped = fifo.read(min(self.skip, fifo.samples))
+                dropped = _read(fifo, min(self.skip, fifo.samples))
                 self.skip -= dropped.samples
                 continue
             take = min(size, fifo.samples)
@@ -161,10 +161,17 @@ class AudioMuxer:
             if take <= 0:
                 fifo.read(fifo.samples)
                 return
-            chunk = fifo.read(take)
+            chunk = _read(fifo, take)
             chunk.pts, chunk.time_base = self.written, Fraction(1, OPUS_RATE)
             self.written += chunk.samples
             if self.samples_left is not None:
                 self.samples_left -= chunk.samples
             for out in self.stream.encode(chunk):
                 self.container.mux(out)
+
+
+def _read(fifo: av.AudioFifo, samples: int) -> av.AudioFrame:
+    """`samples` samples the fifo is known to hold."""
+    frame = fifo.read(samples)
+    assert frame is not None, "the fifo held fewer samples than it reported"
+    return frame

@@ -50,7 +50,7 @@ def rgb_to_yuv420(rgb: npt.NDArray[np.uint8]) -> tuple[np.ndarray, np.ndarray, n
     rs, gs, bs = pool(r), pool(g), pool(b)
     u = ((_U[0] * rs + _U[1] * gs + _U[2] * bs + (_HALF << 2)) >> (_SHIFT + 2)) + 128
     v = ((_V[0] * rs + _V[1] * gs + _V[2] * bs + (_HALF << 2)) >> (_SHIFT + 2)) + 128
-    return tuple(np.clip(p, 0, 255).astype(np.uint8) for p in (y, u, v))  # type: ignore[return-value]
+    return tuple(np.clip(p, 0, 255).astype(np.uint8) for p in (y, u, v))
 
 
 def yuv420_to_rgb(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> npt.NDArray[np.uint8]:

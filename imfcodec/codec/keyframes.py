@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import cast
 
 import av
 import numpy as np
@@ -41,7 +42,7 @@ class KeyframeCodec:
         check_quality(quality)
         y, u, v = rgb_to_yuv420(rgb)
         h, w = y.shape
-        ctx = av.CodecContext.create(self.encoder, "w")
+        ctx = cast(av.VideoCodecContext, av.CodecContext.create(self.encoder, "w"))
         ctx.width, ctx.height = w, h
         ctx.pix_fmt = "yuv420p"
         ctx.time_base = Fraction(1, 25)
@@ -62,7 +63,7 @@ class KeyframeCodec:
 
     def decode(self, payload: bytes) -> np.ndarray:
         """bytes -> (S, S, 3) uint8 RGB."""
-        ctx = av.CodecContext.create(self.decoder, "r")
+        ctx = cast(av.VideoCodecContext, av.CodecContext.create(self.decoder, "r"))
         ctx.thread_count = 1
         try:
             frames = list(ctx.decode(av.Packet(payload))) + list(ctx.decode(None))
@@ -79,12 +80,12 @@ class KeyframeCodec:
 
 def _copy_into_plane(plane: av.video.plane.VideoPlane, data: np.ndarray) -> None:
     h, w = data.shape
-    buf = np.frombuffer(plane, dtype=np.uint8).reshape(-1, plane.line_size)
+    buf = np.frombuffer(memoryview(plane), dtype=np.uint8).reshape(-1, plane.line_size)
     buf[:h, :w] = data
 
 
 def _plane_array(plane: av.video.plane.VideoPlane, index: int) -> np.ndarray:
-    buf = np.frombuffer(plane, dtype=np.uint8).reshape(-1, plane.line_size)
+    buf = np.frombuffer(memoryview(plane), dtype=np.uint8).reshape(-1, plane.line_size)
     return buf[: plane.height, : plane.width].copy()
 
 

@@ -30,8 +30,8 @@ def make_sample(path: str | Path, seconds: float = 4.0, fps: int = 25) -> Path:
                 out.mux(p)
         for p in v.encode(None):
             out.mux(p)
-        for frame in audio_src.decode(audio=0):
-            for p in a.encode(frame):
+        for sound in audio_src.decode(audio=0):
+            for p in a.encode(sound):
                 out.mux(p)
         for p in a.encode(None):
             out.mux(p)

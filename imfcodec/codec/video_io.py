@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -141,7 +142,7 @@ def iter_frames(
         count = 0
         try:
             for frame in container.decode(stream):
-                rgb = frame.to_ndarray(format="rgb24")
+                rgb: np.ndarray = frame.to_ndarray(format="rgb24")
                 rot = _rotation(stream, frame)
                 if rot:
                     rgb = np.ascontiguousarray(np.rot90(rgb, k=rot // 90))
@@ -176,7 +177,7 @@ class VideoWriter:
         fps: Fraction,
         width: int,
         height: int,
-        audio: tuple[dict, list[tuple[int, int, bytes]]] | None = None,
+        audio: tuple[dict[str, Any], list[tuple[int, int, bytes]]] | None = None,
         suffix: str | None = None,
         audio_window: tuple[float, float | None] = (0.0, None),
     ) -> None:

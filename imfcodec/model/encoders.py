@@ -76,6 +76,9 @@ class TokenNorm(nn.Module):
     def __init__(self, dim: int, momentum: float = 0.02, eps: float = 1e-10) -> None:
         super().__init__()
         self.momentum, self.eps = momentum, eps
+        self.running_mean: torch.Tensor
+        self.running_var: torch.Tensor
+        self.initialized: torch.Tensor
         self.register_buffer("running_mean", torch.zeros(dim))
         self.register_buffer("running_var", torch.ones(dim))  # of (current - reference)
         self.register_buffer("initialized", torch.zeros((), dtype=torch.bool))

@@ -42,7 +42,7 @@ class FrameDecoder(nn.Module):
         self.to_rgb = nn.Conv2d(d[0], 3 * BASE_PATCH**2, 3, 1, 1)  # one 4×4 RGB patch per scale-0 cell
         if config.identity_path:
             nn.init.zeros_(self.to_rgb.weight)
-            nn.init.zeros_(self.to_rgb.bias)
+            nn.init.zeros_(self.to_rgb.bias)  # type: ignore[arg-type]  # Conv2d(bias=True) has one
 
     def forward(self, features: list[torch.Tensor], base: torch.Tensor | None, gate: torch.Tensor | None = None) -> torch.Tensor:
         """gate: (B,) in [0, 1], scales the correction on the base (None: 1)."""

@@ -16,7 +16,7 @@ from torch import nn
 _BACKEND = "auto"  # auto | sdpa | xformers: set_attention_backend
 
 try:  # xformers ships CUDA kernels only; on CPU it is never used.
-    import xformers.ops as _xops  # type: ignore[import-not-found]
+    import xformers.ops as _xops
 except Exception:  # pragma: no cover - depends on the machine
     _xops = None
 

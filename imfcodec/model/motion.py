@@ -93,6 +93,8 @@ class ImplicitMotionAlignment(nn.Module):
             last = nn.Conv2d(cm, 2, 3, 1, 1, bias=False)
             nn.init.zeros_(last.weight)
             self.flow_head = nn.Sequential(nn.Conv2d(cm, cm, 3, 1, 1, bias=False), nn.LeakyReLU(0.2), last)
+        self.positions: torch.Tensor
+        self.grid: torch.Tensor
         self.register_buffer("positions", fourier_positions(self.side), persistent=False)
         self.register_buffer("grid", grid_coordinates(self.side), persistent=False)
 
