@@ -30,7 +30,8 @@ from .varint import VarintError, decode_varint, encode_varint
 MAGIC = b"IMFC"
 FOOTER_MAGIC = b"IMFX"
 MAJOR_VERSION = 1
-MINOR_VERSION = 0
+MINOR_VERSION = 1  # the newest this build writes and reads; files without a base layer are written as 1.0
+BASE_LAYER_MINOR = 1
 PREAMBLE_SIZE = 6
 CHUNK_OVERHEAD = 12  # type, length, crc
 FOOTER_SIZE = 16
@@ -44,37 +45,36 @@ class FormatError(ImfcodecError):
 
 @dataclass
 class GroupRecord:
-    """One keyframe group: the keyframe picture and the entropy-coded tokens of the frames after it."""
+    """One keyframe group: the keyframe picture, the entropy-coded tokens of the frames after
+    it and (1.1, hybrid files) the base layer of all its frames."""
 
     first_frame: int
     frame_count: int  # including the keyframe
     keyframe: bytes
     tokens: bytes  # one range-coded stream of (frame_count - 1) token residuals
+    base: bytes | None = None  # 1.1: the group's frames at B×B, one AV1 GOP (imfcodec.codec.base_layer)
 
     def encode(self) -> bytes:
-        return b"".join(
-            [
-                encode_varint(self.first_frame),
-                encode_varint(self.frame_count),
-                encode_varint(len(self.keyframe)),
-                self.keyframe,
-                encode_varint(len(self.tokens)),
-                self.tokens,
-            ]
-        )
+        parts = [encode_varint(self.first_frame), encode_varint(self.frame_count)]
+        fields = [self.keyframe, self.tokens] + ([] if self.base is None else [self.base])
+        for data in fields:
+            parts += [encode_varint(len(data)), data]
+        return b"".join(parts)
 
     @classmethod
-    def decode(cls, payload: bytes) -> GroupRecord:
+    def decode(cls, payload: bytes, with_base: bool = False) -> GroupRecord:
         first, pos = decode_varint(payload, 0)
         count, pos = decode_varint(payload, pos)
-        klen, pos = decode_varint(payload, pos)
-        keyframe = payload[pos : pos + klen]
-        pos += klen
-        tlen, pos = decode_varint(payload, pos)
-        tokens = payload[pos : pos + tlen]
-        if len(keyframe) != klen or len(tokens) != tlen or pos + tlen != len(payload) or count < 1:
+        fields = []
+        for _ in range(3 if with_base else 2):
+            n, pos = decode_varint(payload, pos)
+            if pos + n > len(payload):
+                raise VarintError("group record lengths do not add up")
+            fields.append(bytes(payload[pos : pos + n]))
+            pos += n
+        if pos != len(payload) or count < 1:
             raise VarintError("group record lengths do not add up")
-        return cls(first, count, bytes(keyframe), bytes(tokens))
+        return cls(first, count, fields[0], fields[1], fields[2] if with_base else None)
 
 
 @dataclass
@@ -84,6 +84,7 @@ class IndexEntry:
     offset: int  # byte offset of the GRUP chunk
     keyframe_bytes: int
     token_bytes: int
+    base_bytes: int = 0  # 1.1
 
 
 @dataclass
@@ -126,9 +127,10 @@ class Writer:
         if not self.path.parent.is_dir():
             raise FileNotFoundError(f"{self.path.parent}: output folder does not exist")
         self.tmp = partial_path(self.path)
-        self.file: IO[bytes] = open(self.tmp, "wb")
         self.header_bytes = pack_header(header)
-        self.file.write(MAGIC + bytes([MAJOR_VERSION, MINOR_VERSION]))
+        self.with_base = "base_size" in header
+        self.file: IO[bytes] = open(self.tmp, "wb")
+        self.file.write(MAGIC + bytes([MAJOR_VERSION, BASE_LAYER_MINOR if self.with_base else 0]))
         self.head_offset = self.file.tell()
         self.file.write(_chunk(b"HEAD", struct.pack("<I", UNKNOWN_FRAMES) + self.header_bytes))
         self.index: list[IndexEntry] = []
@@ -137,9 +139,12 @@ class Writer:
     def write_group(self, group: GroupRecord) -> None:
         if group.first_frame != self.frames:
             raise ValueError(f"group starts at frame {group.first_frame}, expected {self.frames}")
+        if (group.base is not None) != self.with_base:
+            raise ValueError("a group's base layer must match the header's base_size")
         offset = self.file.tell()
         self.file.write(_chunk(b"GRUP", group.encode()))
-        self.index.append(IndexEntry(group.first_frame, group.frame_count, offset, len(group.keyframe), len(group.tokens)))
+        base_bytes = len(group.base) if group.base is not None else 0
+        self.index.append(IndexEntry(group.first_frame, group.frame_count, offset, len(group.keyframe), len(group.tokens), base_bytes))
         self.frames += group.frame_count
 
     def write_audio_header(self, meta: dict[str, Any]) -> int:
@@ -158,6 +163,9 @@ class Writer:
         """Finish the file and give it its name; returns its size in bytes."""
         index_offset = self.file.tell()
         entries = [[e.first_frame, e.frame_count, e.offset, e.keyframe_bytes, e.token_bytes] for e in self.index]
+        if self.with_base:
+            for entry, e in zip(entries, self.index):
+                entry.append(e.base_bytes)
         self.file.write(_chunk(b"INDX", msgpack.packb({"frames": self.frames, "groups": entries})))
         tail = FOOTER_MAGIC + struct.pack("<Q", index_offset)
         self.file.write(tail + struct.pack("<I", zlib.crc32(tail)))
@@ -249,7 +257,7 @@ class Reader:
                 elif result is None:
                     raise FormatError(f"{self.path}: first chunk is {kind}, not HEAD")
                 elif kind == "GRUP":
-                    result.groups.append(GroupRecord.decode(payload))
+                    result.groups.append(GroupRecord.decode(payload, with_base=self.version[1] >= BASE_LAYER_MINOR))
                 elif kind == "AUDH":
                     result.audio_header = msgpack.unpackb(payload, raw=False)
                 elif kind == "AUDP":

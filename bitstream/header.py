@@ -29,6 +29,9 @@ FIELDS: dict[str, str] = {
     "max_keyframe_interval": "ki",
     "refresh_psnr": "rp",
     "audio_codec": "a",
+    "base_size": "b",  # 1.1: hybrid files
+    "base_crf": "bc",
+    "base_low_delay": "bl",
 }
 _BY_WIRE = {v: k for k, v in FIELDS.items()}
 

@@ -145,3 +145,21 @@ def test_corruption_raises_format_error_only(tmp_path_factory: pytest.TempPathFa
 def test_bitstream_does_not_import_torch() -> None:
     code = "import sys, imfcodec.bitstream, imfcodec.bitstream.entropy, imfcodec.bitstream.container; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_version_1_1_carries_a_base_layer_and_1_0_is_unchanged(tmp_path: Path) -> None:
+    plain = write_sample(tmp_path / "plain.imf")
+    assert plain.read_bytes()[4:6] == bytes([1, 0])  # no base layer: written as 1.0, as before
+    hybrid = tmp_path / "hybrid.imf"
+    with Writer(hybrid, HEADER | {"base_size": 96, "base_crf": 50, "base_low_delay": False}) as w:
+        for i in range(3):
+            w.write_group(GroupRecord(5 * i, 5, bytes([1]) * 40, b"", bytes([3]) * (20 + i)))
+    assert hybrid.read_bytes()[4:6] == bytes([1, 1])
+    imf = Reader(hybrid).read_all()
+    assert imf.version == (1, 1) and imf.header["base_size"] == 96
+    assert [g.base for g in imf.groups] == [bytes([3]) * (20 + i) for i in range(3)]
+    assert [e.base_bytes for e in imf.index] == [20, 21, 22]
+    assert all(g.base is None for g in Reader(plain).read_all().groups)
+    # A group whose layer does not match the header is a programming error, not a file.
+    with pytest.raises(ValueError, match="base layer"), Writer(tmp_path / "x.imf", HEADER) as w:
+        w.write_group(GroupRecord(0, 5, b"k", b"", b"base"))

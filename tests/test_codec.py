@@ -247,7 +247,7 @@ def test_file_lists_every_byte(tmp_path: Path, clip: Path, tiny) -> None:
 
     d = describe(imf)
     b = d["bytes"]
-    assert b["keyframes"] + b["tokens"] + b["audio"] + b["overhead"] == b["total"] == out.stat().st_size
+    assert b["keyframes"] + b["base"] + b["tokens"] + b["audio"] + b["overhead"] == b["total"] == out.stat().st_size
     assert 0 < b["overhead"] < 300  # header, framing, index: audio framing counts as audio
     # The encoder's own account of its rate is the file's.
     assert (summary.bytes_total, summary.keyframe_bytes, summary.token_bytes, summary.audio_bytes) == (

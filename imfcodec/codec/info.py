@@ -17,9 +17,10 @@ def describe(imf: ImfFile) -> dict[str, Any]:
     seconds = frames / fps if fps else 0.0  # for the duration shown; rates come from imfcodec.rate
     key_bytes = sum(len(g.keyframe) for g in imf.groups)
     token_bytes = sum(len(g.tokens) for g in imf.groups)
+    base_bytes = sum(len(g.base or b"") for g in imf.groups)
     # Audio is reported on its own, framing included, so the video rate excludes all of it.
     audio_bytes = sum(CHUNK_OVERHEAD + c.length for c in imf.chunks if c.type in ("AUDH", "AUDP"))
-    overhead = imf.file_size - key_bytes - token_bytes - audio_bytes
+    overhead = imf.file_size - key_bytes - base_bytes - token_bytes - audio_bytes
 
     def rate(n: int) -> float:
         return round(kbps(n, frames, fps), 3)
@@ -33,6 +34,9 @@ def describe(imf: ImfFile) -> dict[str, Any]:
         "quality": h.get("quality"),
         "token_step": h.get("token_step"),
         "keyframe_codec": h.get("keyframe_codec"),
+        "base_layer": None
+        if h.get("base_size") is None
+        else f"{h['base_size']}² AV1, crf {h.get('base_crf')}, {'low delay' if h.get('base_low_delay') else 'random access'}",
         "source": f"{h.get('source_width')}x{h.get('source_height')}",
         "crop": h.get("crop"),
         "crop_box": h.get("crop_box"),
@@ -42,11 +46,19 @@ def describe(imf: ImfFile) -> dict[str, Any]:
         "keyframes": len(imf.groups),
         "keyframe_positions": [g.first_frame for g in imf.groups],
         "audio": None if imf.audio_header is None else {k: v for k, v in imf.audio_header.items() if k != "extradata"},
-        "bytes": {"total": imf.file_size, "keyframes": key_bytes, "tokens": token_bytes, "audio": audio_bytes, "overhead": overhead},
+        "bytes": {
+            "total": imf.file_size,
+            "keyframes": key_bytes,
+            "base": base_bytes,
+            "tokens": token_bytes,
+            "audio": audio_bytes,
+            "overhead": overhead,
+        },
         "kbps": {
             "total": rate(imf.file_size),
             "video": rate(imf.file_size - audio_bytes),
             "keyframes": rate(key_bytes),
+            "base": rate(base_bytes),
             "tokens": rate(token_bytes),
             "audio": rate(audio_bytes),
             "overhead": rate(overhead),

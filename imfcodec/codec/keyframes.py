@@ -53,7 +53,7 @@ class KeyframeCodec:
         ctx.thread_count = 1  # deterministic output regardless of the host's cores
         frame = av.VideoFrame(w, h, "yuv420p")
         for plane, data in zip(frame.planes, (y, u, v)):
-            _copy_into_plane(plane, data)
+            copy_into_plane(plane, data)
         frame.pts = 0
         packets = list(ctx.encode(frame)) + list(ctx.encode(None))
         payload = b"".join(bytes(p) for p in packets)
@@ -74,17 +74,17 @@ class KeyframeCodec:
         frame = frames[0]
         if frame.format.name not in ("yuv420p", "yuvj420p", "yuva420p"):
             frame = frame.reformat(format="yuv420p")
-        planes = [_plane_array(frame.planes[i], i) for i in range(3)]
+        planes = [plane_array(frame.planes[i]) for i in range(3)]
         return yuv420_to_rgb(*planes)
 
 
-def _copy_into_plane(plane: av.video.plane.VideoPlane, data: np.ndarray) -> None:
+def copy_into_plane(plane: av.video.plane.VideoPlane, data: np.ndarray) -> None:
     h, w = data.shape
     buf = np.frombuffer(memoryview(plane), dtype=np.uint8).reshape(-1, plane.line_size)
     buf[:h, :w] = data
 
 
-def _plane_array(plane: av.video.plane.VideoPlane, index: int) -> np.ndarray:
+def plane_array(plane: av.video.plane.VideoPlane) -> np.ndarray:
     buf = np.frombuffer(memoryview(plane), dtype=np.uint8).reshape(-1, plane.line_size)
     return buf[: plane.height, : plane.width].copy()
 

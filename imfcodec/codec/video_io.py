@@ -6,7 +6,6 @@ Frames are streamed: nothing here holds a whole video in memory.
 from __future__ import annotations
 
 import glob
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -19,7 +18,6 @@ import numpy as np
 from .. import atomic
 from ..errors import ConfigError, ImfcodecError
 
-os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1: errors only
 av.logging.set_level(av.logging.PANIC)  # failures reach the user as our own one-line errors
 
 

@@ -1,0 +1,118 @@
+"""The hybrid mode's base layer: every frame of a keyframe group, downscaled to B×B and
+coded by SVT-AV1 as one closed GOP, so that each group decodes on its own.
+
+The payload is the encoder's packets in decode order, each prefixed by its length
+(docs/FORMAT.md, GRUP in 1.1). Decoding is dav1d's, bit-exact by the AV1 standard, and the
+colour conversion is the project's fixed-point one: encoder and decoder see the same base
+frames on every machine (the encoder decodes its own payload: closed loop).
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import cast
+
+import av
+import numpy as np
+
+from imfcodec.bitstream.varint import decode_varint, encode_varint
+
+from ..errors import ImfcodecError
+from .color import rgb_to_yuv420, yuv420_to_rgb
+from .keyframes import copy_into_plane, plane_array
+
+BASE_SIZES = (64, 96, 128)
+MAX_BASE_FRAMES = 1 << 16  # frames in one group's base stream: far above any keyframe interval
+ENCODER_PRESET = 8  # SVT-AV1 speed preset: at these sizes preset 8 encodes hundreds of frames/s
+
+
+class BaseLayerError(ImfcodecError):
+    pass
+
+
+def downscale(frames: np.ndarray, side: int) -> np.ndarray:
+    """(T, S, S, 3) uint8 -> (T, side, side, 3) uint8, area average (what a camera's
+    binning does; measured against bicubic in docs/TRAINING.md)."""
+    return np.stack(
+        [
+            av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")
+            .reformat(width=side, height=side, interpolation="AREA")
+            .to_ndarray()
+            for f in frames
+        ]
+    )
+
+
+def encode_base(frames: np.ndarray, crf: int, low_delay: bool = False) -> bytes:
+    """(T, B, B, 3) uint8 base frames -> one closed GOP of AV1 (bytes).
+
+    low_delay: no frame is coded after a later one (pred-struct=1), for streaming; the
+    default is SVT-AV1's random-access structure, which compresses better.
+    """
+    if not 1 <= crf <= 63:
+        raise BaseLayerError(f"--base-crf must be in 1..63, got {crf}")
+    t, h, w, _ = frames.shape
+    ctx = cast(av.VideoCodecContext, av.CodecContext.create("libsvtav1", "w"))
+    ctx.width, ctx.height = w, h
+    ctx.pix_fmt = "yuv420p"
+    ctx.time_base = Fraction(1, 25)
+    ctx.framerate = Fraction(25, 1)
+    params = "keyint=-1:scd=0" + (":pred-struct=1" if low_delay else "")
+    ctx.options = {"crf": str(crf), "preset": str(ENCODER_PRESET), "svtav1-params": params}
+    ctx.thread_count = 1  # the same bytes whatever the host's cores
+    packets: list[bytes] = []
+    for i, rgb in enumerate(frames):
+        frame = av.VideoFrame(w, h, "yuv420p")
+        for plane, data in zip(frame.planes, rgb_to_yuv420(rgb)):
+            copy_into_plane(plane, data)
+        frame.pts = i
+        packets += [bytes(p) for p in ctx.encode(frame)]
+    packets += [bytes(p) for p in ctx.encode(None)]
+    if not packets:
+        raise BaseLayerError("SVT-AV1 produced no data for the base layer")
+    return encode_varint(len(packets)) + b"".join(encode_varint(len(p)) + p for p in packets)
+
+
+def split_packets(payload: bytes) -> list[bytes]:
+    """The length-prefixed packets of a base payload; a count or length that runs past the
+    payload is a BaseLayerError, found before anything is allocated for it."""
+    try:
+        count, pos = decode_varint(payload, 0)
+        if count > min(MAX_BASE_FRAMES, len(payload)):
+            raise BaseLayerError(f"base layer claims {count} packets in {len(payload)} bytes")
+        packets = []
+        for _ in range(count):
+            n, pos = decode_varint(payload, pos)
+            if pos + n > len(payload):
+                raise BaseLayerError("base layer packet runs past its group")
+            packets.append(payload[pos : pos + n])
+            pos += n
+    except ImfcodecError as exc:
+        raise BaseLayerError(f"base layer: {exc}") from None
+    if pos != len(payload):
+        raise BaseLayerError("base layer has bytes after its last packet")
+    return packets
+
+
+def decode_base(payload: bytes, frames: int) -> np.ndarray:
+    """Base payload -> (frames, B, B, 3) uint8, in display order (dav1d, fixed-point RGB)."""
+    ctx = cast(av.VideoCodecContext, av.CodecContext.create("libdav1d", "r"))
+    ctx.thread_count = 1
+    out: list[np.ndarray] = []
+    try:
+        for data in split_packets(payload):
+            for frame in ctx.decode(av.Packet(data)):
+                out.append(_to_rgb(frame))
+        for frame in ctx.decode(None):
+            out.append(_to_rgb(frame))
+    except av.FFmpegError as exc:
+        raise BaseLayerError(f"cannot decode the base layer: {exc}") from None
+    if len(out) != frames:
+        raise BaseLayerError(f"base layer holds {len(out)} frames, its group {frames}")
+    return np.stack(out)
+
+
+def _to_rgb(frame: av.VideoFrame) -> np.ndarray:
+    if frame.format.name not in ("yuv420p", "yuvj420p"):
+        frame = frame.reformat(format="yuv420p")
+    return yuv420_to_rgb(*[plane_array(frame.planes[i]) for i in range(3)])

@@ -1,0 +1,45 @@
+"""imfcodec/codec/base_layer.py: the hybrid mode's low-resolution AV1 layer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from imfcodec.codec.base_layer import BaseLayerError, decode_base, downscale, encode_base, split_packets
+from imfcodec.frames import psnr_per_frame
+from tests.conftest import synthetic_frames
+
+
+@pytest.fixture(scope="module")
+def base_frames() -> np.ndarray:
+    return downscale(synthetic_frames(12, 256, 256, seed=7), 64)
+
+
+@pytest.mark.parametrize("low_delay", [False, True])
+def test_round_trip_is_closed_and_in_display_order(base_frames: np.ndarray, low_delay: bool) -> None:
+    payload = encode_base(base_frames, crf=40, low_delay=low_delay)
+    decoded = decode_base(payload, len(base_frames))
+    assert decoded.shape == base_frames.shape and decoded.dtype == np.uint8
+    # Display order: each decoded frame is closest to its own source frame (the disc moves).
+    psnr = np.array([[psnr_per_frame(d[None], s[None])[0] for s in base_frames] for d in decoded])
+    assert (psnr.argmax(axis=1) == np.arange(len(base_frames))).all()
+    assert psnr.diagonal().mean() > 28
+    # The decoder's frames are a function of the bytes alone: the encoder can rely on them.
+    np.testing.assert_array_equal(decode_base(payload, len(base_frames)), decoded)
+    assert encode_base(base_frames, crf=40, low_delay=low_delay) == payload
+
+
+def test_lower_crf_spends_more_bits(base_frames: np.ndarray) -> None:
+    assert len(encode_base(base_frames, crf=30)) > len(encode_base(base_frames, crf=55))
+
+
+def test_hostile_payloads_are_format_errors(base_frames: np.ndarray) -> None:
+    payload = encode_base(base_frames, crf=50)
+    with pytest.raises(BaseLayerError, match="holds"):
+        decode_base(payload, len(base_frames) + 1)
+    with pytest.raises(BaseLayerError, match="packets"):
+        split_packets(b"\xff\xff\x03" + payload[1:])  # a count far beyond the bytes present
+    with pytest.raises(BaseLayerError):
+        decode_base(payload[: len(payload) // 2], len(base_frames))
+    with pytest.raises(BaseLayerError, match="crf"):
+        encode_base(base_frames, crf=70)
