@@ -52,7 +52,7 @@ def encode_base(frames: np.ndarray, crf: int, low_delay: bool = False) -> bytes:
     if not 1 <= crf <= 63:
         raise BaseLayerError(f"--base-crf must be in 1..63, got {crf}")
     t, h, w, _ = frames.shape
-    ctx = cast(av.VideoCodecContext, av.CodecContext.create("libsvtav1", "w"))
+    ctx = av.CodecContext.create("libsvtav1", "w")
     ctx.width, ctx.height = w, h
     ctx.pix_fmt = "yuv420p"
     ctx.time_base = Fraction(1, 25)

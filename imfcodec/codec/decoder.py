@@ -11,12 +11,16 @@ import numpy as np
 import torch
 
 from imfcodec.bitstream import entropy
-from imfcodec.bitstream.container import ImfFile, Reader
+from imfcodec.bitstream.container import GroupRecord, ImfFile, Reader
 
 from ..atomic import atomic_path
 from ..errors import ImfcodecError
 from ..frames import frames_to_tensor, tensor_to_frames
+from ..model.hybrid import HybridIMF
+from ..model.imf import IMF
 from ..model.weights import LoadedModel
+from .base_layer import decode_base
+from .hybrid_decoding import iter_hybrid_group
 from .keyframes import get_codec
 from .tokens import dequantize_tokens
 from .video_io import VideoWriter
@@ -41,44 +45,61 @@ def check_model(imf: ImfFile, loaded: LoadedModel) -> None:
     want = imf.header.get("model_id")
     if want != loaded.model_id:
         raise DecodeError(f"model mismatch: the file needs model {want}, the loaded model is {loaded.model_id}")
-    if loaded.tables is None:
+    if imf.header.get("base_size") is None and loaded.tables is None:
         raise DecodeError(f"{loaded.path}: model has no entropy tables")
 
 
 def iter_decoded_frames(imf: ImfFile, loaded: LoadedModel, options: DecodeOptions = DecodeOptions()) -> Iterator[np.ndarray]:
     """Yield (S, S, 3) uint8 frames from options.start_frame, options.frames of them."""
     check_model(imf, loaded)
-    header = imf.header
-    model = loaded.model
-    device = next(model.parameters()).device
-    table = loaded.tables[int(header["table_index"])]  # type: ignore[index]
-    step = float(header["token_step"])
-    codec = get_codec(header["keyframe_codec"])
     end = imf.frame_count if options.frames is None else min(imf.frame_count, options.start_frame + options.frames)
     if not 0 <= options.start_frame < imf.frame_count:
         raise DecodeError(f"--start-frame {options.start_frame} outside 0..{imf.frame_count - 1}")
+    codec = get_codec(imf.header["keyframe_codec"])
+    frames_of = _hybrid_group_frames if imf.header.get("base_size") is not None else _token_group_frames
     for group in imf.groups:
         g_end = group.first_frame + group.frame_count
         if g_end <= options.start_frame or group.first_frame >= end:
             continue  # read with the file, but never decoded
-        key = codec.decode(group.keyframe)
-        with torch.no_grad():
-            state = model.prepare_reference(frames_to_tensor(key[None], device))
-        rows = (
-            entropy.decode(group.tokens, group.frame_count - 1, table) if group.frame_count > 1 else np.zeros((0, table.shape[0]), np.int64)
+        lo, hi = max(options.start_frame, group.first_frame), min(end, g_end)
+        yield from frames_of(
+            imf, group, codec.decode(group.keyframe), loaded, lo - group.first_frame, hi - group.first_frame, options.batch_size
         )
-        tokens = dequantize_tokens(rows, state.token[0].double().cpu().numpy(), step)
-        lo = max(options.start_frame, group.first_frame)
-        hi = min(end, g_end)
-        if lo == group.first_frame:
-            yield key
-            lo += 1
-        # token row i belongs to frame first_frame + 1 + i
-        for b in range(lo, hi, options.batch_size):
-            rows_sel = tokens[b - group.first_frame - 1 : min(hi, b + options.batch_size) - group.first_frame - 1]
-            with torch.no_grad():
-                out = model.decode(state, torch.from_numpy(rows_sel).float().to(device))
-            yield from tensor_to_frames(out)
+
+
+def _token_group_frames(
+    imf: ImfFile, group: GroupRecord, key: np.ndarray, loaded: LoadedModel, lo: int, hi: int, batch_size: int
+) -> Iterator[np.ndarray]:
+    """Frames lo..hi-1 of a token-mode group (0: its keyframe)."""
+    model = loaded.model
+    assert isinstance(model, IMF) and loaded.tables is not None
+    device = next(model.parameters()).device
+    table = loaded.tables[int(imf.header["table_index"])]
+    with torch.no_grad():
+        state = model.prepare_reference(frames_to_tensor(key[None], device))
+    rows = entropy.decode(group.tokens, group.frame_count - 1, table) if group.frame_count > 1 else np.zeros((0, table.shape[0]), np.int64)
+    tokens = dequantize_tokens(rows, state.token[0].double().cpu().numpy(), float(imf.header["token_step"]))
+    if lo == 0:
+        yield key
+        lo = 1
+    # token row i belongs to frame i + 1
+    for b in range(lo, hi, batch_size):
+        with torch.no_grad():
+            out = model.decode(state, torch.from_numpy(tokens[b - 1 : min(hi, b + batch_size) - 1]).float().to(device))
+        yield from tensor_to_frames(out)
+
+
+def _hybrid_group_frames(
+    imf: ImfFile, group: GroupRecord, key: np.ndarray, loaded: LoadedModel, lo: int, hi: int, batch_size: int
+) -> Iterator[np.ndarray]:
+    """Frames lo..hi-1 of a hybrid group (0: its keyframe), from its base layer."""
+    model = loaded.model
+    if not isinstance(model, HybridIMF):
+        raise DecodeError(f"{loaded.path.name} is not a hybrid model, and this file has a base layer")
+    if group.base is None:
+        raise DecodeError(f"group at frame {group.first_frame} has no base layer")
+    bases = decode_base(group.base, group.frame_count)[:hi]
+    yield from iter_hybrid_group(model, key, bases, batch_size, next(model.parameters()).device, start=lo)
 
 
 def decode_file(

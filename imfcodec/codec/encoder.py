@@ -24,11 +24,14 @@ from imfcodec.bitstream.container import GroupRecord, Writer
 
 from ..errors import ImfcodecError
 from ..frames import frames_to_tensor, psnr_per_frame, tensor_to_frames
-from ..model.imf import ReferenceState
+from ..model.hybrid import HybridIMF
+from ..model.imf import IMF, ReferenceState
 from ..model.weights import LoadedModel
-from ..quality import check_quality, quality_step
+from ..quality import QUALITY_LEVELS, check_quality, quality_step
 from ..rate import kbps
 from .audio import encode_audio
+from .base_layer import BASE_SIZES, decode_base, downscale, encode_base
+from .hybrid_decoding import decode_hybrid_group
 from .keyframes import DEFAULT_KEYFRAME_CODEC, get_codec
 from .tokens import quantize_tokens
 from .video_io import SEQUENCE_FPS, VideoInputError, crop_box, iter_frames, probe
@@ -52,6 +55,9 @@ class EncodeOptions:
     batch_size: int = 16
     max_frames: int | None = None
     sequence_fps: Fraction = SEQUENCE_FPS  # frame rate of an image-sequence input
+    base_size: int = 0  # hybrid mode: side of the base layer (64, 96, 128); 0: tokens only
+    base_crf: int = 50  # SVT-AV1 CRF of the base layer
+    low_delay: bool = False  # base layer without B-frames (streaming)
 
 
 @dataclass
@@ -65,6 +71,7 @@ class EncodeSummary:
     psnr_sum: float = 0.0
     seconds: float = 0.0
     keyframe_bytes: int = 0
+    base_bytes: int = 0
     token_bytes: int = 0
     audio_bytes: int = 0  # chunk framing included, as `imfcodec info` counts it
     bytes_total: int = 0
@@ -75,8 +82,8 @@ class EncodeSummary:
         return self.psnr_sum / max(1, self.frames)
 
     def kbps(self) -> dict[str, float]:
-        """Rate per part of the file, kbps: total = keyframes + tokens + audio + overhead."""
-        parts = {"keyframes": self.keyframe_bytes, "tokens": self.token_bytes, "audio": self.audio_bytes}
+        """Rate per part of the file, kbps: total = keyframes + base + tokens + audio + overhead."""
+        parts = {"keyframes": self.keyframe_bytes, "base": self.base_bytes, "tokens": self.token_bytes, "audio": self.audio_bytes}
         parts["overhead"] = self.bytes_total - sum(parts.values())
         return {"total": kbps(self.bytes_total, self.frames, self.fps)} | {k: kbps(v, self.frames, self.fps) for k, v in parts.items()}
 
@@ -99,13 +106,15 @@ class _Group:
 def header_for(loaded: LoadedModel, options: EncodeOptions, width: int, height: int, fps: Fraction, audio: bool) -> dict[str, Any]:
     config = loaded.model.config
     x, y, w, h = crop_box(width, height) if options.crop == "center" else (0, 0, width, height)
-    return {
+    hybrid = options.base_size > 0
+    base = {"base_size": options.base_size, "base_crf": options.base_crf, "base_low_delay": options.low_delay} if hybrid else {}
+    return base | {
         "model_id": loaded.model_id,
         "preset": config.preset,
         "token_dim": config.token_dim,
         "size": config.size,
         "quality": options.quality,
-        "token_step": quality_step(options.quality),
+        "token_step": None if hybrid else quality_step(options.quality),
         "table_index": options.quality - 1,
         "keyframe_codec": options.keyframe_codec,
         "source_width": width,
@@ -134,17 +143,20 @@ def encode_video(
     into its group, or end the group (scene cut, PSNR below --refresh-psnr, group full) and
     code the frame as the next keyframe → write. Audio follows, trimmed to the video.
     """
-    if loaded.tables is None:
+    hybrid = loaded.model.config.architecture == "hybrid"
+    if hybrid != (options.base_size > 0):
+        raise EncodeError(
+            f"{loaded.path.name} is a {'hybrid' if hybrid else 'token'} model: "
+            + ("give it --base-size 64, 96 or 128" if hybrid else "--base-size needs a hybrid model (--model)")
+        )
+    if hybrid and options.base_size not in BASE_SIZES:
+        raise EncodeError(f"--base-size must be 0 (tokens only) or one of {', '.join(map(str, BASE_SIZES))}, got {options.base_size}")
+    if not hybrid and loaded.tables is None:
         raise EncodeError(f"{loaded.path}: model has no entropy tables; freeze the training run with `imfcodec export`")
-    check_quality(options.quality, loaded.tables.shape[0])
+    check_quality(options.quality, QUALITY_LEVELS if loaded.tables is None else loaded.tables.shape[0])
     if options.max_keyframe_interval < 1:
         raise EncodeError("--max-keyframe-interval must be at least 1")
     info = probe(source, options.sequence_fps)
-    model = loaded.model
-    device = next(model.parameters()).device
-    table = loaded.tables[options.quality - 1]
-    step = quality_step(options.quality)
-    codec = get_codec(options.keyframe_codec)
     summary = EncodeSummary(fps=float(info.fps))
     started = time.time()
     total_hint = info.frames if options.max_frames is None else min(info.frames or options.max_frames, options.max_frames)
@@ -152,6 +164,47 @@ def encode_video(
     if options.audio and info.has_audio:
         audio = encode_audio(source, options.audio_bitrate_kbps, length_s=lambda: summary.frames / float(info.fps))
     writer = Writer(output, header_for(loaded, options, info.width, info.height, info.fps, audio is not None))
+
+    def report() -> None:
+        if on_progress:
+            on_progress(summary.frames, total_hint)
+
+    try:
+        frames = iter_frames(
+            source, size=loaded.model.config.size, crop=options.crop, max_frames=options.max_frames, sequence_fps=options.sequence_fps
+        )
+        (_code_hybrid if hybrid else _code_tokens)(frames, writer, loaded, options, summary, report)
+        if summary.frames == 0:
+            raise VideoInputError(f"{source}: the video has no frames")
+        if audio is not None:
+            meta, batches = audio
+            summary.audio_bytes += writer.write_audio_header(meta)
+            for packets in batches:
+                if packets:
+                    summary.audio_bytes += writer.write_audio_packets(packets)
+        summary.bytes_total = writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    summary.seconds = time.time() - started
+    return summary
+
+
+def _code_tokens(
+    frames: Iterator[np.ndarray],
+    writer: Writer,
+    loaded: LoadedModel,
+    options: EncodeOptions,
+    summary: EncodeSummary,
+    report: Callable[[], None],
+) -> None:
+    """The token mode: a keyframe per group, a quantised token per frame, decided in the loop."""
+    model = loaded.model
+    assert isinstance(model, IMF) and loaded.tables is not None
+    device = next(model.parameters()).device
+    table = loaded.tables[options.quality - 1]
+    step = quality_step(options.quality)
+    codec = get_codec(options.keyframe_codec)
 
     def start_group(index: int, frame: np.ndarray) -> _Group:
         payload = codec.encode(frame, options.quality)
@@ -186,49 +239,71 @@ def encode_video(
             summary.psnr_sum += float(psnr[:accept].sum())
         return accept
 
-    try:
-        group: _Group | None = None
-        previous: np.ndarray | None = None  # the last source frame coded
-        frames = iter_frames(
-            source, size=model.config.size, crop=options.crop, max_frames=options.max_frames, sequence_fps=options.sequence_fps
-        )
-        for batch in _batches(frames, options.batch_size):
-            with torch.no_grad():
-                tokens = model.encode_tokens(frames_to_tensor(batch, device)).double().cpu().numpy()
-            pos = 0
-            while pos < len(batch):
-                if group is not None and previous is not None and group.frame_count < options.max_keyframe_interval:
-                    end = min(len(batch), pos + options.max_keyframe_interval - group.frame_count)
-                    accepted = extend(group, batch[pos:end], tokens[pos:end], previous)
-                    if accepted:
-                        previous = batch[pos + accepted - 1]
-                    pos += accepted
-                    if pos == end:  # all taken: the batch is done, or the group is full
-                        continue
-                # The frame at `pos` starts a group: the first frame, a full group, a cut or a bad reconstruction.
-                if group is not None:
-                    finish_group(group)
-                group = start_group(summary.frames + pos, batch[pos])
-                previous = batch[pos]
-                pos += 1
-            summary.frames += len(batch)
-            if on_progress:
-                on_progress(summary.frames, total_hint)
-        if group is None:
-            raise VideoInputError(f"{source}: the video has no frames")
+    group: _Group | None = None
+    previous: np.ndarray | None = None  # the last source frame coded
+    for batch in _batches(frames, options.batch_size):
+        with torch.no_grad():
+            tokens = model.encode_tokens(frames_to_tensor(batch, device)).double().cpu().numpy()
+        pos = 0
+        while pos < len(batch):
+            if group is not None and previous is not None and group.frame_count < options.max_keyframe_interval:
+                end = min(len(batch), pos + options.max_keyframe_interval - group.frame_count)
+                accepted = extend(group, batch[pos:end], tokens[pos:end], previous)
+                if accepted:
+                    previous = batch[pos + accepted - 1]
+                pos += accepted
+                if pos == end:  # all taken: the batch is done, or the group is full
+                    continue
+            # The frame at `pos` starts a group: the first frame, a full group, a cut or a bad reconstruction.
+            if group is not None:
+                finish_group(group)
+            group = start_group(summary.frames + pos, batch[pos])
+            previous = batch[pos]
+            pos += 1
+        summary.frames += len(batch)
+        report()
+    if group is not None:
         finish_group(group)
-        if audio is not None:
-            meta, batches = audio
-            summary.audio_bytes += writer.write_audio_header(meta)
-            for packets in batches:
-                if packets:
-                    summary.audio_bytes += writer.write_audio_packets(packets)
-        summary.bytes_total = writer.close()
-    except BaseException:
-        writer.abort()
-        raise
-    summary.seconds = time.time() - started
-    return summary
+
+
+def _code_hybrid(
+    frames: Iterator[np.ndarray],
+    writer: Writer,
+    loaded: LoadedModel,
+    options: EncodeOptions,
+    summary: EncodeSummary,
+    report: Callable[[], None],
+) -> None:
+    """The hybrid mode: groups end at a scene cut or --max-keyframe-interval; each carries its
+    keyframe and its frames' base layer. The in-loop PSNR is the decoder's own output."""
+    model = loaded.model
+    assert isinstance(model, HybridIMF)
+    device = next(model.parameters()).device
+    codec = get_codec(options.keyframe_codec)
+
+    def code_group(first: int, group: np.ndarray) -> None:
+        keyframe = codec.encode(group[0], options.quality)
+        base = encode_base(downscale(group, options.base_size), options.base_crf, options.low_delay)
+        decoded = decode_hybrid_group(model, codec.decode(keyframe), decode_base(base, len(group)), options.batch_size, device)
+        writer.write_group(GroupRecord(first, len(group), keyframe, b"", base))
+        summary.keyframes += 1
+        summary.keyframe_positions.append(first)
+        summary.keyframe_bytes += len(keyframe)
+        summary.base_bytes += len(base)
+        summary.psnr_sum += float(psnr_per_frame(decoded, group).sum())
+
+    pending: list[np.ndarray] = []
+    for frame in frames:
+        cut = bool(pending) and psnr_per_frame(pending[-1][None], frame[None])[0] < SCENE_CUT_PSNR
+        if cut or len(pending) == options.max_keyframe_interval:
+            code_group(summary.frames - len(pending), np.stack(pending))
+            pending = []
+            report()
+        pending.append(frame)
+        summary.frames += 1
+    if pending:
+        code_group(summary.frames - len(pending), np.stack(pending))
+        report()
 
 
 def _batches(frames: Iterator[np.ndarray], size: int) -> Iterator[np.ndarray]:

@@ -70,6 +70,9 @@ class IMFConfig(JsonConfig):
     correction_gate: float = 0.0
     # Initial softmax temperature of the alignment attention (cosine logits).
     attention_temperature: float = 20.0
+    # imf: frames from tokens (IMF); hybrid: frames from a low-resolution base layer
+    # restored with the keyframe (model/hybrid.py).
+    architecture: str = "imf"
 
     def __post_init__(self) -> None:
         if self.size % 32:
@@ -78,6 +81,8 @@ class IMFConfig(JsonConfig):
             raise ConfigError(f"attention_scales must be a non-empty subset of 0..3, got {self.attention_scales}")
         if tuple(sorted(set(self.attention_scales))) != tuple(self.attention_scales):
             raise ConfigError("attention_scales must be sorted and unique")
+        if self.architecture not in ("imf", "hybrid"):
+            raise ConfigError(f"architecture must be imf or hybrid, got {self.architecture!r}")
         if self.correction_gate < 0:
             raise ConfigError(f"correction_gate must be >= 0, got {self.correction_gate}")
 
@@ -128,6 +133,35 @@ PRESETS: dict[str, IMFConfig] = {
         decoder_channels=(8, 16, 16, 16),
         identity_path=True,
         correction_gate=0.1,
+    ),
+    # The hybrid mode's model: EF's `small` widths twice (EF, ES), IMFA at 1/8..1/32, DF.
+    "hybrid-small": IMFConfig(
+        preset="hybrid-small",
+        feature_channels=(32, 64, 128, 192),
+        extra_blocks=0,
+        motion_channels=(32, 64, 128, 192),
+        attention_scales=(1, 2, 3),
+        key_dim=32,
+        transformer_blocks=(0, 0, 1, 1),
+        heads=4,
+        ffn_mult=2,
+        decoder_channels=(32, 64, 128, 192),
+        identity_path=True,
+        architecture="hybrid",
+    ),
+    "hybrid-tiny": IMFConfig(
+        preset="hybrid-tiny",
+        feature_channels=(8, 16, 16, 16),
+        extra_blocks=0,
+        motion_channels=(8, 16, 16, 16),
+        attention_scales=(1, 2, 3),
+        key_dim=8,
+        transformer_blocks=(0, 0, 1, 1),
+        heads=2,
+        ffn_mult=2,
+        decoder_channels=(8, 16, 16, 16),
+        identity_path=True,
+        architecture="hybrid",
     ),
 }
 

@@ -24,6 +24,7 @@ from .. import atomic
 from ..atomic import atomic_path
 from ..errors import ImfcodecError
 from .config import IMFConfig
+from .hybrid import HybridIMF
 from .imf import IMF
 
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "weights"
@@ -38,7 +39,7 @@ class WeightsError(ImfcodecError):
 
 @dataclass
 class LoadedModel:
-    model: IMF
+    model: IMF | HybridIMF
     tables: np.ndarray | None  # (Q, D, 2K+2) int32, or None for a model not yet exported
     model_id: str
     provenance: dict[str, Any]
@@ -53,7 +54,9 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def save_weights(model: IMF, path: str | Path, tables: np.ndarray | None = None, provenance: dict[str, Any] | None = None) -> str:
+def save_weights(
+    model: IMF | HybridIMF, path: str | Path, tables: np.ndarray | None = None, provenance: dict[str, Any] | None = None
+) -> str:
     """Write `path` (.safetensors) and its .json sidecar atomically; returns the model id."""
     path = Path(path)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -105,7 +108,7 @@ def load_weights(path: str | Path, device: str | torch.device = "cpu") -> Loaded
     config = IMFConfig.from_dict(meta["config"])
     tensors = load_file(str(path), device="cpu")
     tables = tensors.pop(TABLES_KEY, None)
-    model = IMF(config)
+    model = HybridIMF(config) if config.architecture == "hybrid" else IMF(config)
     missing, unexpected = model.load_state_dict(tensors, strict=False)
     if missing or unexpected:
         raise WeightsError(f"{path}: weights do not match the config (missing {missing[:3]}, unexpected {unexpected[:3]})")

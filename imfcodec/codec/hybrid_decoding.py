@@ -1,0 +1,31 @@
+"""One hybrid keyframe group from its decoded pictures to frames: shared by the decoder and
+by the encoder's loop, so both compute exactly the same frames."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+from ..frames import frames_to_tensor, tensor_to_frames
+from ..model.hybrid import HybridIMF
+
+
+def iter_hybrid_group(
+    model: HybridIMF, keyframe: np.ndarray, bases: np.ndarray, batch_size: int, device: torch.device, start: int = 0
+) -> Iterator[np.ndarray]:
+    """keyframe (S, S, 3) and the group's base pictures (T, B, B, 3) uint8 -> frames
+    start..T-1 of the group, (S, S, 3) uint8 each. Frame 0 is the decoded keyframe itself."""
+    with torch.no_grad():
+        reference = model.prepare_reference(frames_to_tensor(keyframe[None], device), frames_to_tensor(bases[:1], device))
+        if start == 0:
+            yield keyframe
+            start = 1
+        for b in range(start, len(bases), batch_size):
+            yield from tensor_to_frames(model.decode(reference, frames_to_tensor(bases[b : b + batch_size], device)))
+
+
+def decode_hybrid_group(model: HybridIMF, keyframe: np.ndarray, bases: np.ndarray, batch_size: int, device: torch.device) -> np.ndarray:
+    """All the group's frames, (T, S, S, 3) uint8."""
+    return np.stack(list(iter_hybrid_group(model, keyframe, bases, batch_size, device)))

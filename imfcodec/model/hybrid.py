@@ -1,0 +1,85 @@
+"""The hybrid model: IMF's parts restoring a low-resolution base picture with the keyframe.
+
+Every frame also travels as a B×B AV1 picture (imfcodec/codec/base_layer.py). The decoder
+upsamples it (bicubic) to u_t and adds a residual drawn from the keyframe's detail:
+
+  keyframe x̂_ref ──EF──> values (sharp features)           } once per keyframe group
+  u_0 = up(base_0) ──ES──> keys (the keyframe as the base shows it)
+  u_t = up(base_t) ──ES──> queries ──IMFA(keys, values)──> the keyframe's features aligned to frame t
+  DF(aligned + ES(u_t) features, u_t) ──> frame t = u_t + residual
+
+Keys come from the keyframe's own *base* picture, so queries and keys are alike in
+blur and coding noise and attention matches content, not sharpness (TTSR's design; HDAC
+and Gemino use the same idea). ES is a second dense feature encoder, EF's architecture
+with its own weights. DF's last layer starts at zero: the untrained hybrid returns u_t
+exactly, the low-resolution anchor, and training has to earn every dB above it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import NUM_SCALES, IMFConfig
+from .encoders import DenseFeatureEncoder
+from .frame_decoder import FrameDecoder
+from .motion import ImplicitMotionAlignment
+
+
+@dataclass
+class HybridReference:
+    """Per keyframe group: the decoded keyframe (1, 3, S, S) and, per attended scale, the
+    keys (1, 1, N_s, D) from its base picture and values (1, 1, N_s, C_s) from its features."""
+
+    image: torch.Tensor
+    keys: dict[int, torch.Tensor]
+    values: dict[int, torch.Tensor]
+
+
+def upsample(base: torch.Tensor, size: int) -> torch.Tensor:
+    """(B, 3, b, b) in [0, 1] -> (B, 3, size, size): bicubic, clamped to [0, 1]."""
+    return F.interpolate(base, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)
+
+
+class HybridIMF(nn.Module):
+    """Restores base pictures with the keyframe. Images are (B, 3, S, S) RGB in [0, 1]."""
+
+    def __init__(self, config: IMFConfig) -> None:
+        super().__init__()
+        if config.motion_channels != config.feature_channels:
+            raise ValueError("the hybrid's IMFA takes ES features as its queries: motion_channels must equal feature_channels")
+        self.config = config
+        self.feature_encoder = DenseFeatureEncoder(config)  # EF: the keyframe's detail
+        self.structure_encoder = DenseFeatureEncoder(config)  # ES: what a base picture shows
+        self.alignment = nn.ModuleDict({str(s): ImplicitMotionAlignment(config, s, carry_positions=False) for s in config.attention_scales})
+        self.frame_decoder = FrameDecoder(config)  # DF, its correction zero-initialised
+
+    def prepare_reference(self, keyframe: torch.Tensor, keyframe_base: torch.Tensor) -> HybridReference:
+        """keyframe (R, 3, S, S) decoded; keyframe_base (R, 3, b, b): the group's first base picture."""
+        features = self.feature_encoder(keyframe)
+        structure = self.structure_encoder(upsample(keyframe_base, self.config.size))
+        keys = {s: self.alignment[str(s)].keys(structure[s]) for s in self.config.attention_scales}
+        values = {s: self.alignment[str(s)].values(features[s]) for s in self.config.attention_scales}
+        return HybridReference(keyframe, keys, values)
+
+    def decode(self, reference: HybridReference, bases: torch.Tensor) -> torch.Tensor:
+        """bases (B, 3, b, b) in [0, 1] -> frames (B, 3, S, S), unclamped."""
+        upsampled = upsample(bases, self.config.size)
+        structure = self.structure_encoder(upsampled)
+        batch = bases.shape[0]  # one reference for all rows, or one per row
+        features = list(structure)
+        for s in self.config.attention_scales:
+            keys = reference.keys[s].expand(batch, -1, -1, -1)
+            values = reference.values[s].expand(batch, -1, -1, -1)
+            aligned, _ = self.alignment[str(s)](structure[s], keys, values)
+            features[s] = structure[s] + aligned
+        assert len(features) == NUM_SCALES
+        return self.frame_decoder(features, upsampled)
+
+    def forward(self, keyframe: torch.Tensor, keyframe_base: torch.Tensor, bases: torch.Tensor) -> torch.Tensor:
+        """Training path, one keyframe per row: keyframe (B, 3, S, S), keyframe_base and
+        bases (B, 3, b, b) -> frames (B, 3, S, S)."""
+        return self.decode(self.prepare_reference(keyframe, keyframe_base), bases)

@@ -1,0 +1,84 @@
+"""The hybrid mode: model/hybrid.py and its codec path (base layer + keyframe)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from imfcodec.bitstream.container import Reader
+from imfcodec.codec.base_layer import decode_base
+from imfcodec.codec.decoder import DecodeOptions, decode_file, iter_decoded_frames, read_imf
+from imfcodec.codec.encoder import EncodeError, EncodeOptions, encode_video
+from imfcodec.codec.info import describe
+from imfcodec.codec.keyframes import get_codec
+from imfcodec.frames import frames_to_tensor, tensor_to_frames
+from imfcodec.model import HybridIMF, preset
+from imfcodec.model.hybrid import upsample
+from imfcodec.model.weights import load_weights, save_weights
+from tests.conftest import synthetic_frames, write_clip
+
+
+@pytest.fixture(scope="module")
+def untrained(tmp_path_factory: pytest.TempPathFactory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("hybrid") / "hybrid.safetensors"
+    save_weights(HybridIMF(preset("hybrid-tiny", size=256)), path, provenance={"purpose": "tests", "trained": False})
+    return load_weights(path)
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_clip(tmp_path_factory.mktemp("hclip") / "c.mkv", synthetic_frames(14, 256, 256, seed=11), codec="ffv1", pix_fmt="bgr0")
+
+
+def test_untrained_hybrid_is_the_bicubic_base() -> None:
+    """DF's correction starts at zero: before training the hybrid is the low-res anchor exactly."""
+    torch.manual_seed(0)
+    model = HybridIMF(preset("hybrid-tiny", size=128)).eval()
+    keyframe, bases = torch.rand(1, 3, 128, 128), torch.rand(5, 3, 64, 64)
+    with torch.no_grad():
+        out = model.decode(model.prepare_reference(keyframe, bases[:1]), bases)
+    assert torch.equal(out, upsample(bases, 128))
+    # Trained weights (any nonzero correction) change that: the guarantee is DF's zero start.
+    torch.nn.init.normal_(model.frame_decoder.to_rgb.weight, std=0.1)
+    with torch.no_grad():
+        assert not torch.equal(model.decode(model.prepare_reference(keyframe, bases[:1]), bases), upsample(bases, 128))
+
+
+def test_hybrid_file_round_trip(tmp_path: Path, clip: Path, untrained) -> None:
+    out = tmp_path / "h.imf"
+    summary = encode_video(clip, out, untrained, EncodeOptions(base_size=64, base_crf=45, max_keyframe_interval=8, quality=4))
+    assert summary.keyframe_positions == [0, 8] and summary.base_bytes > 0 and summary.token_bytes == 0
+    imf = read_imf(out)
+    assert imf.version == (1, 1) and imf.header["base_size"] == 64 and imf.header["token_step"] is None
+    frames = np.stack(list(iter_decoded_frames(imf, untrained)))
+    codec = get_codec(imf.header["keyframe_codec"])
+    for g in imf.groups:
+        key = codec.decode(g.keyframe)
+        bases = decode_base(g.base, g.frame_count)
+        # The keyframe position is the decoded keyframe; every other frame, untrained, is
+        # the bicubic upscaled base picture (the encoder's in-loop frames are the same).
+        np.testing.assert_array_equal(frames[g.first_frame], key)
+        expected = tensor_to_frames(upsample(frames_to_tensor(bases[1:]), 256))
+        np.testing.assert_array_equal(frames[g.first_frame + 1 : g.first_frame + g.frame_count], expected)
+    # Partial decodes index the base pictures like full ones.
+    part = np.stack(list(iter_decoded_frames(imf, untrained, DecodeOptions(start_frame=9, frames=3))))
+    np.testing.assert_array_equal(part, frames[9:12])
+    d = describe(Reader(out).read_all())
+    b = d["bytes"]
+    assert b["base"] == summary.base_bytes and b["keyframes"] + b["base"] + b["tokens"] + b["audio"] + b["overhead"] == b["total"]
+    assert "64² AV1" in d["base_layer"]
+    assert decode_file(out, tmp_path / "h.mkv", untrained) == 14
+
+
+def test_mode_and_model_must_match(tmp_path: Path, clip: Path, untrained, tiny_model_path: Path) -> None:
+    with pytest.raises(EncodeError, match="hybrid model"):
+        encode_video(clip, tmp_path / "a.imf", untrained, EncodeOptions())
+    with pytest.raises(EncodeError, match="needs a hybrid model"):
+        encode_video(clip, tmp_path / "a.imf", load_weights(tiny_model_path), EncodeOptions(base_size=64))
+    with pytest.raises(EncodeError, match="--base-size must be"):
+        encode_video(clip, tmp_path / "a.imf", untrained, EncodeOptions(base_size=80))
+    assert not list(tmp_path.iterdir())
