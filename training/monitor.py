@@ -78,7 +78,7 @@ class TrainProgress:
     def update(self, step: int, metrics: dict[str, Any]) -> None:
         if self.bar:
             info = (
-                f"loss {metrics['loss']:.4f} l1 {metrics['l1']:.4f} bits {metrics['rate_bits_per_token']:.1f} "
+                f"loss {metrics['loss']:.4f} l1 {metrics['l1']:.4f} bits {metrics.get('rate_bits_per_token', 0.0):.1f} "
                 f"{metrics['samples_per_s']:.1f} samples/s"
             )
             self.bar.update(self.task, completed=step, info=info)

@@ -15,7 +15,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.distributed as dist
@@ -42,6 +42,7 @@ from .data import FrameCache, build_frame_cache, curriculum_distance, load_valid
 from .evaluate import evaluate_clips
 from .losses import AdaptiveAugment, PatchDiscriminator, hinge_d_loss, hinge_g_loss, perceptual_loss
 from .monitor import ExternalLogger, TrainProgress, save_grid
+from .runtime import Topology, amp_dtype, default_device, lr_factor
 
 
 class Generator(nn.Module):
@@ -66,47 +67,6 @@ class RunPaths:
     out: Path
     val: Path | None = None
     cache: Path | None = None
-
-
-@dataclass(frozen=True)
-class Topology:
-    """Where this worker sits: torch's launcher sets RANK, WORLD_SIZE and LOCAL_RANK."""
-
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-    local_world: int = 1
-
-    @classmethod
-    def from_environment(cls) -> Topology:
-        env = os.environ
-        return cls(
-            int(env.get("RANK", 0)), int(env.get("WORLD_SIZE", 1)), int(env.get("LOCAL_RANK", 0)), int(env.get("LOCAL_WORLD_SIZE", 1))
-        )
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-
-def default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
-    if amp == "auto":
-        return torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else None
-    return {"bf16": torch.bfloat16, "fp16": torch.float16, "off": None}[amp]
-
-
-def lr_factor(step: int, cfg: TrainConfig) -> float:
-    """Linear warm-up, then cosine decay to min_lr_ratio. A function of the step alone (not
-    a scheduler's state), so a resumed run sets exactly the rate the straight run had."""
-    o = cfg.optim
-    if step < o.warmup_steps:
-        return (step + 1) / o.warmup_steps
-    progress = (step - o.warmup_steps) / max(1, cfg.run.steps - o.warmup_steps)
-    return o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
 def build_model(cfg: TrainConfig) -> tuple[IMF, TokenPrior]:
@@ -137,8 +97,8 @@ class Trainer:
         want_val = paths.val is not None and self.topo.is_main and cfg.run.val_every
         self.val_clips = load_validation_clips(paths.val, cfg.model.size, cfg.data.val_frames) if want_val and paths.val else {}
 
-        self.model, prior = build_model(cfg)
-        self.gen = Generator(self.model, prior).to(device)
+        self.gen = self.build_generator().to(device)
+        self.model: nn.Module = cast(nn.Module, self.gen.model)
         self.disc = PatchDiscriminator().to(device) if cfg.loss.lambda_gan > 0 else None
         self.ada = AdaptiveAugment(cfg.loss.ada_target) if (self.disc is not None and cfg.loss.ada) else None
         self.perceptual = perceptual_loss(cfg.loss.vgg_weights).to(device)
@@ -146,11 +106,36 @@ class Trainer:
         self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=cfg.optim.lr, betas=cfg.optim.betas) if self.disc is not None else None
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp_dtype == torch.float16)
         self.modules: dict[str, nn.Module] = {"generator": self.gen} | ({"discriminator": self.disc} if self.disc is not None else {})
-        self.ema: Generator | None = None
+        self.ema: nn.Module | None = None
         self.step = 0
         self.loss_average: float | None = None
         self.skipped = 0
         self.last_metrics: dict[str, Any] = {}
+
+    def build_generator(self) -> nn.Module:
+        """The module the optimiser trains: its `.model` is what is validated and exported."""
+        model, prior = build_model(self.cfg)
+        return Generator(model, prior)
+
+    def sample(self, step: int) -> dict[str, torch.Tensor]:
+        """This rank's batch for `step` on the device; "target" is what the output is compared with."""
+        cfg = self.cfg
+        max_d = curriculum_distance(step, cfg.data.curriculum_start, cfg.data.max_distance, cfg.data.curriculum_steps)
+        ref, cur = sample_pairs(self.cache, step, self.topo.rank, cfg.data.batch_size, max_d, cfg.data.same_frame_prob, cfg.run.seed)
+        ref, cur = ref.to(self.device), cur.to(self.device)
+        lo, hi = (math.log(v) for v in cfg.loss.token_step_range)
+        if cfg.loss.token_noise_warmup_steps:
+            hi = lo + (hi - lo) * min(1.0, step / cfg.loss.token_noise_warmup_steps)
+        token_step = torch.exp(lo + (hi - lo) * torch.rand(ref.shape[0], 1, device=self.device))
+        return {"reference": ref, "target": cur, "token_step": token_step, "max_distance": torch.tensor(max_d)}
+
+    def reconstruct(self, batch: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """Under autocast: (recon (B, 3, S, S) fp32, the loss terms besides the reconstruction's
+        own, logged values). IMF: the token's rate, in bits per token."""
+        out = self.gen_ddp(batch["reference"], batch["target"], batch["token_step"])
+        rate = out["bits"].mean()
+        lambda_rate = self.cfg.loss.lambda_rate if step >= self.cfg.loss.rate_start else 0.0
+        return out["recon"].float(), lambda_rate * rate, {"rate_bits_per_token": rate}
 
     def _open_cache(self) -> FrameCache:
         """Rank 0 builds the frame cache; the others wait for it and open it."""
@@ -205,28 +190,20 @@ class Trainer:
     def train_step(self) -> dict[str, Any]:
         """One generator update (and one discriminator update once the GAN is on) at self.step;
         advances self.step. Returns this step's tensors and numbers for logging."""
-        cfg, step, device = self.cfg, self.step, self.device
+        cfg, step = self.cfg, self.step
         for group in self.opt_g.param_groups:
             group["lr"] = cfg.optim.lr * lr_factor(step, cfg)
-        max_d = curriculum_distance(step, cfg.data.curriculum_start, cfg.data.max_distance, cfg.data.curriculum_steps)
-        ref, cur = sample_pairs(self.cache, step, self.topo.rank, cfg.data.batch_size, max_d, cfg.data.same_frame_prob, cfg.run.seed)
-        ref, cur = ref.to(device), cur.to(device)
-        lo, hi = (math.log(v) for v in cfg.loss.token_step_range)
-        if cfg.loss.token_noise_warmup_steps:
-            hi = lo + (hi - lo) * min(1.0, step / cfg.loss.token_noise_warmup_steps)
-        token_step = torch.exp(lo + (hi - lo) * torch.rand(ref.shape[0], 1, device=device))
+        batch = self.sample(step)
+        cur = batch["target"]
         gan_on = self.disc_ddp is not None and step >= cfg.loss.gan_start
         ada = self.ada
 
         with self._autocast():
-            out = self.gen_ddp(ref, cur, token_step)
-            recon = out["recon"].float()
+            recon, extra, logs = self.reconstruct(batch, step)
             l1 = (recon - cur).abs().mean()
             perc = self.perceptual(recon, cur)
             g_adv = hinge_g_loss(self.disc_ddp(ada(recon) if ada else recon)) if gan_on and self.disc_ddp else recon.new_zeros(())
-        rate = out["bits"].mean()  # bits per token
-        lambda_rate = cfg.loss.lambda_rate if step >= cfg.loss.rate_start else 0.0
-        loss = cfg.loss.lambda_l1 * l1 + cfg.loss.lambda_perceptual * perc + cfg.loss.lambda_gan * g_adv + lambda_rate * rate
+        loss = cfg.loss.lambda_l1 * l1 + cfg.loss.lambda_perceptual * perc + cfg.loss.lambda_gan * g_adv + extra
         self.opt_g.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.opt_g)
@@ -262,16 +239,12 @@ class Trainer:
                 ada.update([r.detach().float() for r in real_logits])
         self.scaler.update()
         self.step = step + 1
+        shown = batch.get("reference", batch.get("keyframe", cur))
         return {
-            "images": (ref, cur, recon.detach()),
-            "loss": loss,
-            "l1": l1,
-            "perceptual": perc,
-            "rate_bits_per_token": rate,
-            "gan_g": g_adv,
-            "gan_d": d_loss,
+            "images": (shown, cur, recon.detach()),
+            "values": {"loss": loss, "l1": l1, "perceptual": perc, **logs, "gan_g": g_adv, "gan_d": d_loss},
             "grad_norm": grad_norm,
-            "max_distance": max_d,
+            "max_distance": int(batch["max_distance"]) if "max_distance" in batch else 0,
         }
 
     def maybe_log(self, out: dict[str, Any], samples_per_s: float, progress: TrainProgress, sink: ExternalLogger | None) -> bool:
@@ -283,7 +256,7 @@ class Trainer:
             return False
         self.last_metrics = {
             "step": done,
-            **{k: float(out[k].detach()) for k in ("loss", "l1", "perceptual", "rate_bits_per_token", "gan_g", "gan_d")},
+            **{k: float(v.detach()) for k, v in out["values"].items()},
             "ada_p": self.ada.p if self.ada else 0.0,
             "grad_norm": float(out["grad_norm"]),
             "lr": self.opt_g.param_groups[0]["lr"],
@@ -327,16 +300,23 @@ class Trainer:
         done, cfg = self.step, self.cfg
         if not (self.val_clips and cfg.run.val_every and (done % cfg.run.val_every == 0 or done == cfg.run.steps)):
             return
-        val = {"step": done, **{f"val_{k}": v for k, v in evaluate_clips(self.model, self.val_clips).items()}}
+        val = {"step": done, **{f"val_{k}": v for k, v in self.evaluate(self.model).items()}}
         if self.ema is not None:
-            assert isinstance(self.ema.model, IMF)
-            val |= {f"val_ema_{k}": v for k, v in evaluate_clips(self.ema.model, self.val_clips).items()}
+            val |= {f"val_ema_{k}": v for k, v in self.evaluate(cast(nn.Module, self.ema.model)).items()}
         with open(self.paths.out / "validation.jsonl", "a") as f:
             f.write(json.dumps(val) + "\n")
         if sink:
             sink.log(done, val)
-        progress.note(
-            f"step {done}: val PSNR {val['val_psnr']:.2f} dB (freeze {val['val_psnr_freeze']:.2f}), "
+        progress.note(self.describe_validation(val))
+
+    def evaluate(self, model: nn.Module) -> dict[str, float]:
+        """Dev-clip metrics of `model` (the live weights or their average), as the codec decodes."""
+        assert isinstance(model, IMF)
+        return evaluate_clips(model, self.val_clips)
+
+    def describe_validation(self, val: dict[str, Any]) -> str:
+        return (
+            f"step {val['step']}: val PSNR {val['val_psnr']:.2f} dB (freeze {val['val_psnr_freeze']:.2f}), "
             f"self {val['val_psnr_self']:.1f} dB (near {val['val_psnr_self_near']:.1f}), "
             f"own-token gain {val['val_psnr_gain_own_token']:+.2f} dB"
         )
