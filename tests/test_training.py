@@ -192,3 +192,16 @@ def test_config_nests_the_model_and_reads_flat_run_folders() -> None:
     assert (old.run.steps, old.optim.lr, old.data.keyframe_qualities, old.model) == (7, 1e-3, (3, 5), cfg.model)
     with pytest.raises(ConfigError, match="unknown training option 'stepz'"):
         cfg.with_overrides(stepz=3)
+
+
+def test_hybrid_training_runs_validates_and_resumes_exactly(tmp_path: Path, data_dir: Path, cache_dir: Path) -> None:
+    cfg = load_recipe("hybrid_test")
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    last = train(cfg, RunPaths(data=data_dir, out=straight, cache=cache_dir, val=data_dir))
+    assert last["step"] == 4 and math.isfinite(last["loss"])
+    val = [json.loads(line) for line in (straight / "validation.jsonl").read_text().splitlines()]
+    # Validation sets the hybrid beside the bicubic base it refines, at the rate it costs.
+    assert [v["step"] for v in val] == [2, 4] and all(v["val_kbps"] > 0 and math.isfinite(v["val_gain_db"]) for v in val)
+    train(cfg, RunPaths(data=data_dir, out=resumed, cache=cache_dir), stop_after=2)
+    train(cfg, RunPaths(data=data_dir, out=resumed, cache=cache_dir), resume=True)
+    assert (straight / "weights-rank0.sha256").read_text() == (resumed / "weights-rank0.sha256").read_text()

@@ -46,6 +46,9 @@ class DataConfig(JsonConfig):
     same_frame_prob: float = 0.1
     keyframe_qualities: tuple[int, int] = (2, 7)  # the reference is degraded by the keyframe codec
     cache_max_frames: int = 600  # per clip
+    # Hybrid models: the base layers the frame cache holds, (side, SVT-AV1 CRF) each; a
+    # batch draws one of them, so the model learns every size and quality it will be given.
+    base_variants: tuple[tuple[int, int], ...] = ()
     val_frames: int = PROTOCOL_FRAMES  # per dev clip
 
 

@@ -17,7 +17,7 @@ import torch
 from imfcodec.bench.protocol import PROTOCOL_FRAMES
 from imfcodec.codec.tokens import quantize_tokens
 from imfcodec.frames import frames_to_tensor
-from imfcodec.model import count_parameters
+from imfcodec.model import HybridIMF, count_parameters
 from imfcodec.model.prior import fit_scales, frozen_tables
 from imfcodec.model.weights import save_weights
 from imfcodec.quality import QUALITY_STEPS
@@ -56,6 +56,8 @@ def export_run(run_dir: Path, output: Path, data: Path | None = None, val: Path 
     ckpt = latest_checkpoint(run_dir)
     if ckpt is None:
         raise CheckpointError(f"{run_dir}: no checkpoint to export")
+    if cfg.model.architecture == "hybrid":
+        return export_hybrid_run(run_dir, cfg, ckpt, output, val, notes)
     model, prior = build_model(cfg)
     # The weight average when the run kept one, else the live weights.
     averaged = cfg.optim.ema_decay > 0
@@ -204,3 +206,54 @@ def model_card(model: torch.nn.Module, cfg: TrainConfig, provenance: dict[str, A
     if provenance.get("notes"):
         lines += ["", provenance["notes"]]
     return "\n".join(lines) + "\n"
+
+
+def export_hybrid_run(run_dir: Path, cfg: TrainConfig, ckpt: Path, output: Path, val: Path | None, notes: str) -> str:
+    """A hybrid run's weights (no entropy tables: it codes no tokens) and its model card."""
+    from .data import load_validation_clips
+    from .hybrid import VALIDATION_VARIANT, HybridGenerator, evaluate_hybrid_clips
+
+    model = HybridIMF(cfg.model)
+    averaged = cfg.optim.ema_decay > 0
+    state = load_checkpoint(ckpt, {"generator_ema" if averaged else "generator": HybridGenerator(model)})
+    if state["absent_modules"]:
+        raise CheckpointError(f"{ckpt}: the run's recipe averages weights, but this checkpoint holds no average")
+    model.eval()
+    dev = evaluate_hybrid_clips(model, load_validation_clips(val, cfg.model.size, PROTOCOL_FRAMES)) if val is not None else {}
+    provenance = {
+        "recipe": json.loads(cfg.to_json()),
+        "steps": int(state["step"]),
+        "weights": f"exponential moving average, decay {cfg.optim.ema_decay}" if averaged else "live",
+        "trained_wall_seconds": round(trained_seconds(run_dir, cfg.data.batch_size, int(state["step"]))),
+        "world_size": _world_size(run_dir),
+        "exported_at": time.strftime("%Y-%m-%d"),
+        "dev_metrics": {k: round(v, 3) for k, v in dev.items()},
+        "dev_base_layer": {"side": VALIDATION_VARIANT[0], "crf": VALIDATION_VARIANT[1], "keyframe_quality": 4},
+        "notes": notes,
+    }
+    model_id = save_weights(model, output, provenance=provenance)
+    lines = [
+        f"# Model card: hybrid `{cfg.model.preset}` ({cfg.model.size}²)",
+        "",
+        f"- Model id (SHA-256 of the .safetensors): `{model_id}`",
+        f"- Parameters: {count_parameters(model) / 1e6:.2f} M",
+        f"- Training: {provenance['steps']} steps, batch {cfg.data.batch_size} × {provenance['world_size']} worker(s), "
+        f"{provenance['trained_wall_seconds'] / 60:.0f} minutes of wall-clock time, on the train split only; "
+        f"base layers {list(cfg.data.base_variants)} (side, CRF).",
+        f"- Losses: L1 ×{cfg.loss.lambda_l1}, MS-SSIM ×{cfg.loss.lambda_perceptual}, GAN ×{cfg.loss.lambda_gan}.",
+        "",
+        f"## Dev split (each clip one group: AV1 keyframe at --quality 4, base layer {VALIDATION_VARIANT[0]}², CRF {VALIDATION_VARIANT[1]})",
+        "",
+    ]
+    if dev:
+        lines += [
+            "| hybrid PSNR-RGB (dB) | bicubic base (dB) | gain (dB) | kbps (keyframe + base) |",
+            "|---|---|---|---|",
+            f"| {dev['psnr']:.2f} | {dev['psnr_bicubic']:.2f} | {dev['gain_db']:+.2f} | {dev['kbps']:.2f} |",
+        ]
+    else:
+        lines.append("Not evaluated at export (no --val given).")
+    if notes:
+        lines += ["", notes]
+    atomic.write_text(output.with_suffix(".md"), "\n".join(lines) + "\n")
+    return model_id

@@ -148,7 +148,8 @@ class Trainer:
         folder = build() if self.topo.is_main else None
         if self.topo.world > 1:
             dist.barrier()
-        return open_frame_cache(folder or build())
+        self.cache_folder = folder or build()
+        return open_frame_cache(self.cache_folder)
 
     def resume(self, from_last_checkpoint: bool) -> None:
         """Continue the run folder's last checkpoint (when asked and there is one), else start
@@ -360,6 +361,11 @@ def train(
     cfg: TrainConfig, paths: RunPaths, device: str | None = None, resume: bool = False, stop_after: int | None = None
 ) -> dict[str, Any]:
     """Run (or continue, with `resume`) training on `device` (default: CUDA when present)."""
-    trainer = Trainer(cfg, paths, device or default_device())
+    kind = Trainer
+    if cfg.model.architecture == "hybrid":
+        from .hybrid import HybridTrainer
+
+        kind = HybridTrainer
+    trainer = kind(cfg, paths, device or default_device())
     trainer.resume(from_last_checkpoint=resume)
     return trainer.fit(stop_after)

@@ -31,7 +31,12 @@ class JsonConfig:
         unknown = set(data) - known
         if unknown:
             raise ConfigError(f"unknown {cls.__name__} fields: {sorted(unknown)}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+        return cls(**{k: _tuples(v) for k, v in data.items()})
+
+
+def _tuples(value: Any) -> Any:
+    """JSON lists back to the tuples a frozen config holds, nested ones included."""
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,154 @@
+"""Training the hybrid model: real decoded base pictures in the frame cache, pairs of
+(keyframe, its base picture, a frame's base picture) -> that frame, and validation set
+beside the bicubic base it refines.
+
+The base pictures are made the way the codec makes them: each clip's frames, area-
+downscaled, coded by SVT-AV1 in closed GOPs of BASE_GOP frames at each (side, CRF) of the
+recipe, and decoded by dav1d; the keyframes are the cache's AV1-degraded references.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from imfcodec.codec.base_layer import decode_base, downscale, encode_base
+from imfcodec.codec.keyframes import DEFAULT_KEYFRAME_CODEC, get_codec
+from imfcodec.frames import frames_to_tensor, psnr_per_frame, tensor_to_frames
+from imfcodec.model.hybrid import HybridIMF, upsample
+from imfcodec.rate import kbps
+
+from ..atomic import atomic_path
+from ..errors import ConfigError
+from .data import FrameCache, curriculum_distance
+from .trainer import Trainer
+
+BASE_GOP = 250  # frames per closed GOP in the cache: the codec's default --max-keyframe-interval
+VALIDATION_VARIANT = (96, 50)  # (side, CRF) of the base layer the dev numbers are measured at
+
+
+class HybridGenerator(nn.Module):
+    """The hybrid model as the optimiser sees it (one module for DDP)."""
+
+    def __init__(self, model: HybridIMF) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, keyframe: torch.Tensor, keyframe_base: torch.Tensor, bases: torch.Tensor) -> torch.Tensor:
+        return self.model(keyframe, keyframe_base, bases)
+
+
+def build_base_cache(folder: Path, cache: FrameCache, variants: tuple[tuple[int, int], ...]) -> dict[tuple[int, int], np.ndarray]:
+    """Decoded base pictures aligned with cache.frames, (N, side, side, 3) uint8 per variant;
+    made once per cache folder and variant, then memory-mapped."""
+    bases = {}
+    for side, crf in variants:
+        path = folder / f"bases-{side}-crf{crf}.npy"
+        if not path.is_file():
+            out = np.empty((len(cache.frames), side, side, 3), dtype=np.uint8)
+            for start, length in zip(cache.clip_start, cache.clip_length):
+                for a in range(int(start), int(start + length), BASE_GOP):
+                    b = min(a + BASE_GOP, int(start + length))
+                    low = downscale(np.asarray(cache.frames[a:b]), side)
+                    out[a:b] = decode_base(encode_base(low, crf), len(low))
+            with atomic_path(path) as tmp, open(tmp, "wb") as f:
+                np.save(f, out)
+        bases[(side, crf)] = np.load(path, mmap_mode="r")
+    return bases
+
+
+def sample_hybrid_pairs(
+    cache: FrameCache, bases: dict[tuple[int, int], np.ndarray], step: int, rank: int, batch: int, max_distance: int, seed: int
+) -> dict[str, torch.Tensor]:
+    """keyframe (B, 3, S, S), keyframe_base and bases (B, 3, b, b), target (B, 3, S, S), in
+    [0, 1]; one base variant per batch. A pure function of (seed, rank, step), like sample_pairs."""
+    rng = np.random.default_rng([seed, rank, step, 1])
+    variants = sorted(bases)
+    low = bases[variants[int(rng.integers(len(variants)))]]
+    rows: list[list[np.ndarray]] = []
+    for _ in range(batch):
+        r = int(rng.integers(len(cache.ref_frame)))
+        clip = int(cache.ref_clip[r])
+        start, length = int(cache.clip_start[clip]), int(cache.clip_length[clip])
+        ref_pos = int(cache.ref_frame[r])
+        d = int(rng.integers(1, max(1, max_distance) + 1)) * (1 if rng.random() < 0.5 else -1)
+        cur_pos = min(max(ref_pos + d, start), start + length - 1)
+        images = [cache.refs[r], low[ref_pos], low[cur_pos], cache.frames[cur_pos]]
+        flip = rng.random() < 0.5
+        rows.append([np.asarray(im[:, ::-1] if flip else im, dtype=np.float32) / 255.0 for im in images])
+
+    def stack(i: int) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(np.stack([row[i] for row in rows]))).permute(0, 3, 1, 2).contiguous()
+
+    return {"keyframe": stack(0), "keyframe_base": stack(1), "bases": stack(2), "target": stack(3)}
+
+
+@torch.no_grad()
+def evaluate_hybrid_clip(
+    model: HybridIMF, frames: np.ndarray, variant: tuple[int, int] = VALIDATION_VARIANT, fps: float = 25.0
+) -> dict[str, float]:
+    """One clip (T, S, S, 3) uint8 as one keyframe group: AV1 keyframe at --quality 4, base
+    layer at `variant`. PSNR-RGB (dB) of the hybrid and of the bicubic base over frames 1..T-1,
+    and the group's rate (kbps, keyframe + base)."""
+    codec = get_codec(DEFAULT_KEYFRAME_CODEC)
+    keyframe = codec.encode(frames[0], 4)
+    payload = encode_base(downscale(frames, variant[0]), variant[1])
+    low = decode_base(payload, len(frames))
+    device = next(model.parameters()).device
+    reference = model.prepare_reference(frames_to_tensor(codec.decode(keyframe)[None], device), frames_to_tensor(low[:1], device))
+    out, bicubic = [], []
+    for i in range(1, len(frames), 16):
+        chunk = frames_to_tensor(low[i : i + 16], device)
+        out.append(tensor_to_frames(model.decode(reference, chunk)))
+        bicubic.append(tensor_to_frames(upsample(chunk, model.config.size)))
+    psnr = float(psnr_per_frame(np.concatenate(out), frames[1:]).mean())
+    base_psnr = float(psnr_per_frame(np.concatenate(bicubic), frames[1:]).mean())
+    return {
+        "psnr": psnr,
+        "psnr_bicubic": base_psnr,
+        "gain_db": psnr - base_psnr,
+        "kbps": kbps(len(keyframe) + len(payload), len(frames), fps),
+    }
+
+
+def evaluate_hybrid_clips(model: HybridIMF, clips: dict[str, np.ndarray]) -> dict[str, float]:
+    """Mean of evaluate_hybrid_clip over the clips."""
+    was_training = model.training
+    model.eval()
+    rows = [evaluate_hybrid_clip(model, c) for c in clips.values() if len(c) > 1]
+    model.train(was_training)
+    return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]} if rows else {}
+
+
+class HybridTrainer(Trainer):
+    """The Trainer for `architecture = "hybrid"`: no tokens, no rate term; base pictures in the cache."""
+
+    def build_generator(self) -> nn.Module:
+        if not self.cfg.data.base_variants:
+            raise ConfigError("a hybrid recipe needs data.base_variants: the (side, CRF) base layers to train on")
+        self.bases = build_base_cache(self.cache_folder, self.cache, self.cfg.data.base_variants)
+        return HybridGenerator(HybridIMF(self.cfg.model))
+
+    def sample(self, step: int) -> dict[str, torch.Tensor]:
+        cfg = self.cfg
+        max_d = curriculum_distance(step, cfg.data.curriculum_start, cfg.data.max_distance, cfg.data.curriculum_steps)
+        batch = sample_hybrid_pairs(self.cache, self.bases, step, self.topo.rank, cfg.data.batch_size, max_d, cfg.run.seed)
+        return {k: v.to(self.device) for k, v in batch.items()} | {"max_distance": torch.tensor(max_d)}
+
+    def reconstruct(self, batch: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        recon = self.gen_ddp(batch["keyframe"], batch["keyframe_base"], batch["bases"]).float()
+        return recon, recon.new_zeros(()), {}
+
+    def evaluate(self, model: nn.Module) -> dict[str, float]:
+        assert isinstance(model, HybridIMF)
+        return evaluate_hybrid_clips(model, self.val_clips)
+
+    def describe_validation(self, val: dict[str, Any]) -> str:
+        return (
+            f"step {val['step']}: val PSNR {val['val_psnr']:.2f} dB, bicubic base {val['val_psnr_bicubic']:.2f} dB "
+            f"({val['val_gain_db']:+.2f} dB) at {val['val_kbps']:.1f} kbps"
+        )
