@@ -123,6 +123,9 @@ def encode(
     batch_size: int = typer.Option(16, min=1, help="Frames per model batch."),
     frames: Optional[int] = typer.Option(None, min=1, help="Encode only the first N frames."),
     fps: str = typer.Option("25", help="Frame rate of an image-sequence input (e.g. 30000/1001); videos keep their own."),
+    base_size: int = typer.Option(0, help="Hybrid mode: every frame also as a BxB AV1 picture (64, 96, 128); 0: tokens only."),
+    base_crf: int = typer.Option(50, help="Hybrid mode: SVT-AV1 CRF of the base layer (1..63; lower is better and larger)."),
+    low_delay: bool = typer.Option(False, "--low-delay", help="Hybrid mode: a base layer without B-frames, for streaming."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
 ) -> None:
     """Encode a video into an .imf file."""
@@ -145,6 +148,9 @@ def encode(
             batch_size=batch_size,
             max_frames=frames,
             sequence_fps=_frame_rate(fps),
+            base_size=base_size,
+            base_crf=base_crf,
+            low_delay=low_delay,
         )
         with _progress(quiet, "encode") as bar:
             task = bar.add_task("encode", total=None, fps="-")
@@ -163,7 +169,7 @@ def encode(
             table.add_row("keyframes", f"{summary.keyframes} at {summary.keyframe_positions[:12]}{' …' if summary.keyframes > 12 else ''}")
             table.add_row(
                 "rate",
-                f"{rate['total']:.2f} kbps = keyframes {rate['keyframes']:.2f} + tokens {rate['tokens']:.2f} "
+                f"{rate['total']:.2f} kbps = keyframes {rate['keyframes']:.2f} + base {rate['base']:.2f} + tokens {rate['tokens']:.2f} "
                 f"+ overhead {rate['overhead']:.2f} + audio {rate['audio']:.2f}",
             )
             table.add_row("in-loop PSNR", f"{summary.mean_psnr:.2f} dB (RGB, vs the {loaded.model.config.size}² source)")

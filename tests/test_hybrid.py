@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -82,3 +83,22 @@ def test_mode_and_model_must_match(tmp_path: Path, clip: Path, untrained, tiny_m
     with pytest.raises(EncodeError, match="--base-size must be"):
         encode_video(clip, tmp_path / "a.imf", untrained, EncodeOptions(base_size=80))
     assert not list(tmp_path.iterdir())
+
+
+def test_command_line_hybrid_encode_info_decode(tmp_path: Path, clip: Path, untrained) -> None:
+    from typer.testing import CliRunner
+
+    from imfcodec.cli import app
+
+    runner = CliRunner()
+    out = tmp_path / "c.imf"
+    args = ["encode", str(clip), str(out), "--model", str(untrained.path), "--base-size", "96", "--base-crf", "55", "--low-delay"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "+ base" in " ".join(result.output.split())
+    result = runner.invoke(app, ["info", str(out), "--json"])
+    assert result.exit_code == 0 and json.loads(result.output)["base_layer"] == "96² AV1, crf 55, low delay"
+    result = runner.invoke(app, ["decode", str(out), str(tmp_path / "c.y4m"), "--model", str(untrained.path)])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["encode", str(clip), str(tmp_path / "d.imf"), "--model", str(untrained.path), "--base-size", "80"])
+    assert result.exit_code == 1 and "--base-size must be" in result.output
