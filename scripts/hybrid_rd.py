@@ -60,7 +60,10 @@ def main() -> None:
                 decoded = np.stack(list(iter_decoded_frames(imf, loaded)))
                 t_dec = time.time() - t0
                 bicubic = np.concatenate(
-                    [tensor_to_frames(upsample(frames_to_tensor(decode_base(g.base or b"", g.frame_count)), reference.shape[1])) for g in imf.groups]
+                    [
+                        tensor_to_frames(upsample(frames_to_tensor(decode_base(g.base or b"", g.frame_count)), reference.shape[1]))
+                        for g in imf.groups
+                    ]
                 )
                 base_bytes = sum(len(g.base or b"") for g in imf.groups)
                 n = len(reference)

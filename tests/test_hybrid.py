@@ -102,3 +102,20 @@ def test_command_line_hybrid_encode_info_decode(tmp_path: Path, clip: Path, untr
     assert result.exit_code == 0, result.output
     result = runner.invoke(app, ["encode", str(clip), str(tmp_path / "d.imf"), "--model", str(untrained.path), "--base-size", "80"])
     assert result.exit_code == 1 and "--base-size must be" in result.output
+
+
+def test_bitrate_lands_within_15_percent(tmp_path: Path, untrained) -> None:
+    """--bitrate picks each group's base CRF from its own frames: the file lands on the target."""
+    source = write_clip(tmp_path / "r.mkv", synthetic_frames(30, 256, 256, seed=5), codec="ffv1", pix_fmt="bgr0")
+    out = tmp_path / "r.imf"
+    target = 40.0
+    summary = encode_video(source, out, untrained, EncodeOptions(bitrate_kbps=target, max_keyframe_interval=15, audio=False))
+    assert read_imf(out).header["base_crf"] is None and read_imf(out).header["base_size"] == 128
+    assert abs(summary.kbps()["total"] - target) <= 0.15 * target, summary.kbps()
+    with pytest.raises(EncodeError, match="--bitrate needs the hybrid mode"):
+        encode_video(
+            source,
+            tmp_path / "t.imf",
+            load_weights(Path(__file__).parent / "expected" / "tiny-test.safetensors"),
+            EncodeOptions(bitrate_kbps=5),
+        )

@@ -9,6 +9,7 @@ or when the group reaches --max-keyframe-interval.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from .audio import encode_audio
 from .base_layer import BASE_SIZES, decode_base, downscale, encode_base
 from .hybrid_decoding import decode_hybrid_group
 from .keyframes import DEFAULT_KEYFRAME_CODEC, get_codec
+from .rate_control import GROUP_FRAMING_BYTES, base_size_for, fit_base
 from .tokens import quantize_tokens
 from .video_io import SEQUENCE_FPS, VideoInputError, crop_box, iter_frames, probe
 
@@ -58,6 +60,7 @@ class EncodeOptions:
     base_size: int = 0  # hybrid mode: side of the base layer (64, 96, 128); 0: tokens only
     base_crf: int = 50  # SVT-AV1 CRF of the base layer
     low_delay: bool = False  # base layer without B-frames (streaming)
+    bitrate_kbps: float | None = None  # hybrid mode: video rate to land on; sets the base CRF per group
 
 
 @dataclass
@@ -107,7 +110,8 @@ def header_for(loaded: LoadedModel, options: EncodeOptions, width: int, height: 
     config = loaded.model.config
     x, y, w, h = crop_box(width, height) if options.crop == "center" else (0, 0, width, height)
     hybrid = options.base_size > 0
-    base = {"base_size": options.base_size, "base_crf": options.base_crf, "base_low_delay": options.low_delay} if hybrid else {}
+    crf = None if options.bitrate_kbps is not None else options.base_crf  # nil: chosen per group
+    base = {"base_size": options.base_size, "base_crf": crf, "base_low_delay": options.low_delay} if hybrid else {}
     return base | {
         "model_id": loaded.model_id,
         "preset": config.preset,
@@ -144,6 +148,13 @@ def encode_video(
     code the frame as the next keyframe → write. Audio follows, trimmed to the video.
     """
     hybrid = loaded.model.config.architecture == "hybrid"
+    if options.bitrate_kbps is not None:
+        if not hybrid:
+            raise EncodeError("--bitrate needs the hybrid mode: a hybrid model (--model)")
+        if not options.bitrate_kbps > 0:
+            raise EncodeError(f"--bitrate must be above 0 kbps, got {options.bitrate_kbps}")
+        if options.base_size == 0:
+            options = dataclasses.replace(options, base_size=base_size_for(options.bitrate_kbps))
     if hybrid != (options.base_size > 0):
         raise EncodeError(
             f"{loaded.path.name} is a {'hybrid' if hybrid else 'token'} model: "
@@ -283,7 +294,12 @@ def _code_hybrid(
 
     def code_group(first: int, group: np.ndarray) -> None:
         keyframe = codec.encode(group[0], options.quality)
-        base = encode_base(downscale(group, options.base_size), options.base_crf, options.low_delay)
+        low = downscale(group, options.base_size)
+        if options.bitrate_kbps is None:
+            base = encode_base(low, options.base_crf, options.low_delay)
+        else:
+            budget = options.bitrate_kbps * 1000 / 8 * len(group) / summary.fps - len(keyframe) - GROUP_FRAMING_BYTES
+            base, _ = fit_base(low, budget, options.low_delay)
         decoded = decode_hybrid_group(model, codec.decode(keyframe), decode_base(base, len(group)), options.batch_size, device)
         writer.write_group(GroupRecord(first, len(group), keyframe, b"", base))
         summary.keyframes += 1

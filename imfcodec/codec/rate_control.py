@@ -1,0 +1,42 @@
+"""--bitrate for the hybrid mode: the base layer's size from the target, its CRF per
+keyframe group from a search over the group's own frames (a first pass at B×B costs a
+fraction of the encode), so every group, and the file, lands on its share of the bits."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base_layer import encode_base
+
+CRF_RANGE = (20, 63)  # SVT-AV1's useful CRFs at these sizes: below 20 the base costs more than the whole target
+GROUP_FRAMING_BYTES = 16  # a GRUP chunk's type, length and CRC, and its varints
+
+
+def base_size_for(kbps: float) -> int:
+    """The base layer side for a target rate (kbps, video): where the low-resolution anchor's
+    Pareto front on the dev clips switches sides (docs/BENCHMARKS.md: 64² below ~4 kbps,
+    96² up to ~12 kbps, 128² above)."""
+    return 64 if kbps < 4 else 96 if kbps < 12 else 128
+
+
+def fit_base(low: np.ndarray, budget_bytes: float, low_delay: bool) -> tuple[bytes, int]:
+    """The base layer of `low` (T, B, B, 3) at the lowest CRF (best picture) whose bytes fit
+    `budget_bytes`, by bisection over CRF_RANGE; at the highest CRF when none fits.
+    Returns (payload, CRF)."""
+    tried: dict[int, bytes] = {}
+
+    def at(crf: int) -> bytes:
+        if crf not in tried:
+            tried[crf] = encode_base(low, crf, low_delay)
+        return tried[crf]
+
+    lo, hi = CRF_RANGE
+    if len(at(hi)) > budget_bytes:
+        return at(hi), hi
+    while lo < hi:  # invariant: hi fits
+        mid = (lo + hi) // 2
+        if len(at(mid)) <= budget_bytes:
+            hi = mid
+        else:
+            lo = mid + 1
+    return at(hi), hi
