@@ -126,7 +126,9 @@ def encode(
     base_size: int = typer.Option(0, help="Hybrid mode: every frame also as a BxB AV1 picture (64, 96, 128); 0: tokens only."),
     base_crf: int = typer.Option(50, help="Hybrid mode: SVT-AV1 CRF of the base layer (1..63; lower is better and larger)."),
     low_delay: bool = typer.Option(False, "--low-delay", help="Hybrid mode: a base layer without B-frames, for streaming."),
-    bitrate: Optional[float] = typer.Option(None, help="Hybrid mode: video kbps to land on (audio excluded); picks the base size and its CRF."),
+    bitrate: Optional[float] = typer.Option(
+        None, help="Hybrid mode: video kbps to land on (audio excluded); picks the base size and its CRF."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
 ) -> None:
     """Encode a video into an .imf file."""

@@ -205,3 +205,13 @@ def test_hybrid_training_runs_validates_and_resumes_exactly(tmp_path: Path, data
     train(cfg, RunPaths(data=data_dir, out=resumed, cache=cache_dir), stop_after=2)
     train(cfg, RunPaths(data=data_dir, out=resumed, cache=cache_dir), resume=True)
     assert (straight / "weights-rank0.sha256").read_text() == (resumed / "weights-rank0.sha256").read_text()
+
+
+def test_a_diverged_run_stops_and_says_so(tmp_path: Path, data_dir: Path, cache_dir: Path) -> None:
+    """Once every update is a spike the weights are broken: skipping to the last step would
+    burn the run's hours; it stops with a one-line reason instead."""
+    from imfcodec.training.trainer import TrainingDiverged
+
+    cfg = tiny(steps=8, spike_factor=1e-9, max_skips_in_a_row=3, checkpoint_every=0)
+    with pytest.raises(TrainingDiverged, match="3 updates in a row skipped by step 4"):
+        train(cfg, RunPaths(data=data_dir, out=tmp_path, cache=cache_dir))

@@ -28,6 +28,9 @@ class OptimConfig(JsonConfig):
     min_lr_ratio: float = 0.1  # the cosine decay ends at lr × this
     grad_clip: float = 1.0
     spike_factor: float = 5.0  # skip an update whose loss exceeds this × its running average
+    # This many skipped updates in a row mean the weights themselves are broken (every later
+    # loss is a "spike"): the run stops and says so instead of skipping to the end.
+    max_skips_in_a_row: int = 50
     # Exponential moving average of the generator's weights (0: off); validated beside the
     # live weights and exported instead of them.
     ema_decay: float = 0.0

@@ -26,6 +26,7 @@ from imfcodec.model import IMF
 from imfcodec.model.prior import TokenPrior
 
 from .. import atomic
+from ..errors import ImfcodecError
 from .checkpoint import (
     CheckpointError,
     latest_checkpoint,
@@ -43,6 +44,10 @@ from .evaluate import evaluate_clips
 from .losses import AdaptiveAugment, PatchDiscriminator, hinge_d_loss, hinge_g_loss, perceptual_loss
 from .monitor import ExternalLogger, TrainProgress, save_grid
 from .runtime import Topology, amp_dtype, default_device, lr_factor
+
+
+class TrainingDiverged(ImfcodecError):
+    """The loss left its running average for good: the weights need an earlier checkpoint."""
 
 
 class Generator(nn.Module):
@@ -110,6 +115,7 @@ class Trainer:
         self.step = 0
         self.loss_average: float | None = None
         self.skipped = 0
+        self.skipped_in_a_row = 0
         self.last_metrics: dict[str, Any] = {}
 
     def build_generator(self) -> nn.Module:
@@ -218,8 +224,16 @@ class Trainer:
         spike = not torch.isfinite(shared) or (self.loss_average is not None and float(shared) > cfg.optim.spike_factor * self.loss_average)
         if spike:
             self.skipped += 1
+            self.skipped_in_a_row += 1
             self.opt_g.zero_grad(set_to_none=True)
+            if self.skipped_in_a_row >= cfg.optim.max_skips_in_a_row:
+                raise TrainingDiverged(
+                    f"training diverged: {self.skipped_in_a_row} updates in a row skipped by step {step + 1} "
+                    f"(loss {float(shared):.3g} against a running {self.loss_average or 0.0:.3g}); resume from an earlier "
+                    "checkpoint (delete the later ones) with a lower learning rate"
+                )
         else:
+            self.skipped_in_a_row = 0
             self.loss_average = float(shared) if self.loss_average is None else 0.98 * self.loss_average + 0.02 * float(shared)
         self.scaler.step(self.opt_g)
         if self.ema is not None and not spike:

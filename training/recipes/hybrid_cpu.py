@@ -6,7 +6,7 @@ from imfcodec.training.config import DataConfig, LossConfig, OptimConfig, RunCon
 
 RECIPE = TrainConfig(
     model=preset("hybrid-small"),
-    optim=OptimConfig(lr=3e-4, warmup_steps=100),
+    optim=OptimConfig(lr=1.5e-4, warmup_steps=100),  # 3e-4 diverged at step 821 (docs/TRAINING.md)
     data=DataConfig(
         batch_size=4,
         max_distance=150,
