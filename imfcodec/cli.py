@@ -318,7 +318,8 @@ def bench(
     model: Optional[str] = typer.Option(None),
     points: str = typer.Option(
         "quality=2,refresh_psnr=24;quality=4,refresh_psnr=26;quality=6,refresh_psnr=28;quality=8,refresh_psnr=30",
-        help="imfcodec operating points: 'k=v,k=v;...' with quality, refresh_psnr, max_keyframe_interval.",
+        help="imfcodec operating points: 'k=v,k=v;...' with quality, refresh_psnr, max_keyframe_interval, "
+        "and for a hybrid --model base_size, base_crf, low_delay, bitrate_kbps.",
     ),
     anchors: str = typer.Option("x264,x265,svtav1,svtav1-lowres", help="Comma-separated anchors."),
     frames: int = typer.Option(PROTOCOL_FRAMES, min=1),

@@ -63,6 +63,13 @@ def test_parse_points() -> None:
     assert parse_points("quality=2,refresh_psnr=24;quality=5") == [{"quality": 2, "refresh_psnr": 24.0}, {"quality": 5}]
     with pytest.raises(ValueError):
         parse_points("speed=3")
+    # Hybrid points: sizes, CRFs, a structure flag and a target rate.
+    assert parse_points("base_size=96,base_crf=50,low_delay=1;bitrate_kbps=5") == [
+        {"base_size": 96, "base_crf": 50, "low_delay": True},
+        {"bitrate_kbps": 5.0},
+    ]
+    with pytest.raises(ValueError, match="not a number"):
+        parse_points("base_crf=high")
 
 
 def test_whole_bench_tiny(tmp_path: Path, tiny_model_path: Path) -> None:

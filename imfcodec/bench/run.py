@@ -26,7 +26,24 @@ from .reference import prepare_reference
 from .summary import bd_psnr, bd_rate, curves, plot
 
 MS_SSIM_STRIDE = 5
-POINT_KEYS = {"quality": int, "refresh_psnr": float, "max_keyframe_interval": int}
+
+
+def _flag(text: str) -> bool:
+    if text not in ("0", "1", "true", "false"):
+        raise ConfigError(f"--points: {text!r} is not a flag (0, 1, true or false)")
+    return text in ("1", "true")
+
+
+# Each key is an EncodeOptions field; the hybrid mode's take a hybrid --model.
+POINT_KEYS = {
+    "quality": int,
+    "refresh_psnr": float,
+    "max_keyframe_interval": int,
+    "base_size": int,
+    "base_crf": int,
+    "low_delay": _flag,
+    "bitrate_kbps": float,
+}
 
 
 def parse_points(spec: str) -> list[dict[str, Any]]:
@@ -39,7 +56,10 @@ def parse_points(spec: str) -> list[dict[str, Any]]:
             key = key.strip()
             if key not in POINT_KEYS:
                 raise ConfigError(f"--points: unknown key {key!r} (use {', '.join(POINT_KEYS)})")
-            point[key] = POINT_KEYS[key](value)
+            try:
+                point[key] = POINT_KEYS[key](value)
+            except ValueError:
+                raise ConfigError(f"--points: {key}={value!r} is not a number") from None
         points.append(point)
     return points
 
