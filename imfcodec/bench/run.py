@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ def _flag(text: str) -> bool:
 
 
 # Each key is an EncodeOptions field; the hybrid mode's take a hybrid --model.
-POINT_KEYS = {
+POINT_KEYS: dict[str, Callable[[str], Any]] = {
     "quality": int,
     "refresh_psnr": float,
     "max_keyframe_interval": int,
