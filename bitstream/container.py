@@ -24,7 +24,7 @@ import msgpack
 
 from ..atomic import commit, discard, partial_path
 from ..errors import ImfcodecError
-from .header import pack_header, unpack_header
+from .header import pack_header, unpack_header, validate_header
 from .varint import VarintError, decode_varint, encode_varint
 
 MAGIC = b"IMFC"
@@ -203,6 +203,7 @@ class Reader:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self.index_offset: int | None = None  # from the footer, once chunks() reaches it
         if not self.path.is_file():
             raise FormatError(f"{self.path}: no such file")
         try:
@@ -223,6 +224,10 @@ class Reader:
         end = len(self.data)
         while pos < end:
             if self.data[pos : pos + 4] == FOOTER_MAGIC and end - pos == FOOTER_SIZE:
+                (self.index_offset,) = struct.unpack_from("<Q", self.data, pos + 4)
+                (crc,) = struct.unpack_from("<I", self.data, pos + 12)
+                if zlib.crc32(self.data[pos : pos + 12]) != crc:
+                    raise FormatError(f"{self.path}: CRC mismatch in the footer at byte offset {pos}")
                 return
             if end - pos < 8:
                 raise FormatError(f"{self.path}: truncated file: chunk #{n} header cut at byte {pos}")
@@ -242,7 +247,7 @@ class Reader:
 
     def read_all(self) -> ImfFile:
         result: ImfFile | None = None
-        index_seen = False
+        index_at: int | None = None
         for kind, offset, payload in self.chunks():
             if result is not None:
                 result.chunks.append(ChunkInfo(kind, offset, len(payload)))
@@ -252,12 +257,19 @@ class Reader:
                         raise FormatError(f"{self.path}: second HEAD chunk at byte {offset}")
                     (frames,) = struct.unpack_from("<I", payload, 0)
                     header = unpack_header(payload[4:])
+                    validate_header(header)
                     result = ImfFile(header=header, frame_count=frames, version=self.version)
                     result.chunks.append(ChunkInfo(kind, offset, len(payload)))
                 elif result is None:
                     raise FormatError(f"{self.path}: first chunk is {kind}, not HEAD")
                 elif kind == "GRUP":
-                    result.groups.append(GroupRecord.decode(payload, with_base=self.version[1] >= BASE_LAYER_MINOR))
+                    group = GroupRecord.decode(payload, with_base=self.version[1] >= BASE_LAYER_MINOR)
+                    expected = sum(g.frame_count for g in result.groups)
+                    if group.first_frame != expected:
+                        raise FormatError(
+                            f"{self.path}: group at byte offset {offset} starts at frame {group.first_frame}, expected {expected}"
+                        )
+                    result.groups.append(group)
                 elif kind == "AUDH":
                     result.audio_header = msgpack.unpackb(payload, raw=False)
                 elif kind == "AUDP":
@@ -265,14 +277,18 @@ class Reader:
                 elif kind == "INDX":
                     idx = msgpack.unpackb(payload, raw=False)
                     result.index = [IndexEntry(*e) for e in idx["groups"]]
-                    index_seen = True
+                    index_at = offset
                 # Anything else is a chunk from a newer minor version: skipped.
+            except FormatError:
+                raise
             except (VarintError, ValueError, KeyError, TypeError, struct.error, msgpack.ExtraData) as exc:
                 raise FormatError(f"{self.path}: malformed {kind} chunk at byte offset {offset}: {exc}") from None
         if result is None:
             raise FormatError(f"{self.path}: no HEAD chunk")
-        if not index_seen:
+        if index_at is None:
             raise FormatError(f"{self.path}: truncated file: no index")
+        if index_at != self.index_offset:
+            raise FormatError(f"{self.path}: the footer points to byte {self.index_offset}, the index is at {index_at}")
         counted = sum(g.frame_count for g in result.groups)
         if result.frame_count != counted:
             raise FormatError(f"{self.path}: header says {result.frame_count} frames, groups hold {counted}")

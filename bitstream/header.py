@@ -55,3 +55,41 @@ def unpack_header(data: bytes) -> dict[str, Any]:
     if isinstance(header.get("model_id"), bytes):
         header["model_id"] = header["model_id"].hex()
     return header
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return (isinstance(v, (int, float)) and not isinstance(v, bool)) and v == v  # not NaN
+
+
+MAX_SIZE = 4096  # pixels per side: a header asking for more is not a file this codec wrote
+
+# readable name -> (check, what it must be). Fields not listed are informative.
+_CHECKS: dict[str, tuple[Any, str]] = {
+    "model_id": (lambda v: isinstance(v, str) and len(v) == 64, "a 32-byte id"),
+    "size": (lambda v: _is_int(v) and 32 <= v <= MAX_SIZE and v % 32 == 0, f"a multiple of 32 up to {MAX_SIZE}"),
+    "fps_num": (lambda v: _is_int(v) and 0 < v < 2**31, "a positive integer"),
+    "fps_den": (lambda v: _is_int(v) and 0 < v < 2**31, "a positive integer"),
+    "token_dim": (lambda v: _is_int(v) and 0 < v <= 4096, "a positive integer"),
+    "quality": (lambda v: _is_int(v) and 0 < v < 256, "a positive integer"),
+    "table_index": (lambda v: _is_int(v) and 0 <= v < 256, "a small non-negative integer"),
+    "token_step": (lambda v: v is None or (_is_number(v) and 0 < v < 1e6), "a positive number or nil"),
+    "keyframe_codec": (lambda v: isinstance(v, str), "a codec name"),
+    "base_size": (lambda v: _is_int(v) and 0 < v <= MAX_SIZE, "a positive integer"),
+    "audio_codec": (lambda v: v is None or isinstance(v, str), "a codec name or nil"),
+}
+REQUIRED = ("model_id", "size", "fps_num", "fps_den")
+
+
+def validate_header(header: dict[str, Any]) -> None:
+    """Raise ValueError naming the first HEAD field that is missing or not what it must be,
+    before anything is allocated or looped over because of it."""
+    for name in REQUIRED:
+        if name not in header:
+            raise ValueError(f"HEAD has no {name!r} ({FIELDS[name]})")
+    for name, (check, what) in _CHECKS.items():
+        if name in header and not check(header[name]):
+            raise ValueError(f"HEAD field {name!r} ({FIELDS[name]}) is {header[name]!r}, not {what}")

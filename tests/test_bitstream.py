@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import struct
 import subprocess
 import sys
@@ -121,8 +122,10 @@ def test_unknown_chunks_are_skipped(tmp_path: Path) -> None:
     extra = b"FUTR" + struct.pack("<I", 3) + b"xyz" + struct.pack("<I", zlib.crc32(b"FUTRxyz"))
     imf = Reader(path).read_all()
     first_grup = [c for c in imf.chunks if c.type == "GRUP"][0].offset
-    # The footer's index offset moves with the insertion; the reader does not need it.
-    patched = data[:first_grup] + extra + data[first_grup:]
+    # A writer that adds a chunk also moves the footer's index pointer by its size.
+    (index_offset,) = struct.unpack_from("<Q", data, len(data) - FOOTER_SIZE + 4)
+    tail = b"IMFX" + struct.pack("<Q", index_offset + len(extra))
+    patched = data[:first_grup] + extra + data[first_grup:-FOOTER_SIZE] + tail + struct.pack("<I", zlib.crc32(tail))
     path.write_bytes(patched)
     again = Reader(path).read_all()
     assert again.frame_count == 15 and len(again.groups) == 3
@@ -163,3 +166,55 @@ def test_version_1_1_carries_a_base_layer_and_1_0_is_unchanged(tmp_path: Path) -
     # A group whose layer does not match the header is a programming error, not a file.
     with pytest.raises(ValueError, match="base layer"), Writer(tmp_path / "x.imf", HEADER) as w:
         w.write_group(GroupRecord(0, 5, b"k", b"", b"base"))
+
+
+def _chunk_spans(data: bytes) -> list[tuple[bytes, int, int]]:
+    """(type, start, end) of every chunk of a well-formed file."""
+    spans, pos = [], 6
+    while data[pos : pos + 4] != b"IMFX":
+        (length,) = struct.unpack_from("<I", data, pos + 4)
+        spans.append((data[pos : pos + 4], pos, pos + 12 + length))
+        pos += 12 + length
+    return spans
+
+
+def test_swapped_groups_and_a_lying_footer_are_refused(tmp_path: Path) -> None:
+    """Chunks that are each intact (their CRCs fixed) but out of order, or a footer whose CRC
+    or index pointer is wrong, would decode to frames in the wrong order: refused instead."""
+    data = write_sample(tmp_path / "a.imf").read_bytes()
+    grup = [(s, e) for kind, s, e in _chunk_spans(data) if kind == b"GRUP"]
+    (s0, e0), (s1, e1) = grup[0], grup[1]
+    swapped = data[:s0] + data[s1:e1] + data[e0:s1] + data[s0:e0] + data[e1:]  # same sizes: offsets unchanged
+    (tmp_path / "swapped.imf").write_bytes(swapped)
+    with pytest.raises(FormatError, match="starts at frame 5, expected 0"):
+        Reader(tmp_path / "swapped.imf").read_all()
+    bad_crc = data[:-1] + bytes([data[-1] ^ 1])
+    (tmp_path / "crc.imf").write_bytes(bad_crc)
+    with pytest.raises(FormatError, match="CRC mismatch in the footer"):
+        Reader(tmp_path / "crc.imf").read_all()
+    tail = b"IMFX" + struct.pack("<Q", 6)
+    (tmp_path / "ptr.imf").write_bytes(data[:-FOOTER_SIZE] + tail + struct.pack("<I", zlib.crc32(tail)))
+    with pytest.raises(FormatError, match="footer points to byte 6"):
+        Reader(tmp_path / "ptr.imf").read_all()
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("fps_den", 0, "'fps_den' (fd) is 0"),
+        ("size", 4096 * 2, "'size' (s)"),
+        ("token_step", float("nan"), "'token_step'"),
+        ("model_id", "abcd", "'model_id'"),
+    ],
+)
+def test_header_fields_are_checked_before_use(tmp_path: Path, field: str, value: object, message: str) -> None:
+    with Writer(tmp_path / "h.imf", HEADER | {field: value}) as w:
+        w.write_group(GroupRecord(0, 1, b"k", b""))
+    with pytest.raises(FormatError, match=re.escape(message)):
+        Reader(tmp_path / "h.imf").read_all()
+    header = dict(HEADER)
+    del header["fps_den"]
+    with Writer(tmp_path / "m.imf", header) as w:
+        w.write_group(GroupRecord(0, 1, b"k", b""))
+    with pytest.raises(FormatError, match="HEAD has no 'fps_den'"):
+        Reader(tmp_path / "m.imf").read_all()

@@ -45,8 +45,14 @@ def check_model(imf: ImfFile, loaded: LoadedModel) -> None:
     want = imf.header.get("model_id")
     if want != loaded.model_id:
         raise DecodeError(f"model mismatch: the file needs model {want}, the loaded model is {loaded.model_id}")
-    if imf.header.get("base_size") is None and loaded.tables is None:
-        raise DecodeError(f"{loaded.path}: model has no entropy tables")
+    h, config = imf.header, loaded.model.config
+    if h["size"] != config.size:
+        raise DecodeError(f"the file codes {h['size']}² frames, its model {config.size}²")
+    if h.get("base_size") is None:
+        if loaded.tables is None:
+            raise DecodeError(f"{loaded.path}: model has no entropy tables")
+        if not (isinstance(h.get("table_index"), int) and h["table_index"] < loaded.tables.shape[0] and h.get("token_step")):
+            raise DecodeError(f"the file's token table {h.get('table_index')!r} or step {h.get('token_step')!r} is not one its model has")
 
 
 def iter_decoded_frames(imf: ImfFile, loaded: LoadedModel, options: DecodeOptions = DecodeOptions()) -> Iterator[np.ndarray]:
