@@ -18,7 +18,10 @@ import numpy as np
 from .. import atomic
 from ..errors import ConfigError, ImfcodecError
 
-av.logging.set_level(av.logging.PANIC)  # failures reach the user as our own one-line errors
+# FFmpeg's own log stays off, as PyAV leaves it: failures reach the user as our one-line
+# errors. No Python log callback is installed (av.logging.set_level): an FFmpeg thread
+# waiting in it for the GIL while the main thread frees the codec holding the GIL hung
+# encodes that stopped reading early (PyAV issues 751 and 367).
 
 
 class VideoInputError(ImfcodecError):
