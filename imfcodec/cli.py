@@ -347,10 +347,26 @@ def bench(
 
 
 def main() -> None:
+    """The console entry point: every way the command line can fail ends in one line."""
     try:
-        app()
+        code = app(standalone_mode=False)
     except BrokenPipeError:  # `imfcodec info x | head`
         sys.exit(0)
+    except Exception as exc:
+        # click's exceptions (Typer vendors click in some releases, so matched by shape):
+        # a bad option or value, which Typer would draw a box around.
+        if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
+            if type(exc).__name__ == "Abort":
+                console.print("[red]interrupted[/red]")
+                sys.exit(130)
+            raise
+        if not exc.format_message():  # no arguments at all: the help was the answer
+            sys.exit(0)
+        ctx = getattr(exc, "ctx", None)
+        name = getattr(ctx, "command_path", None) or "imfcodec"
+        _say(escape(f"{exc.format_message()} (see {name} --help)"))
+        sys.exit(int(exc.exit_code))
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -209,3 +209,23 @@ def test_user_errors_from_every_layer_are_one_line(tmp_path: Path, clip: Path, t
     result = run("train", "--data", str(tmp_path), "--config", "no_such_recipe")
     assert result.exit_code == 1
     assert_one_line_error(result, "unknown recipe 'no_such_recipe'")
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["decode", "a.imf", "b.mp4", "--batch-size", "0"], "--batch-size"),
+        (["encode", "a.mp4", "b.imf", "--quality", "high"], "--quality"),
+        (["info"], "Missing argument"),
+        (["encode", "a.mp4", "b.imf", "--sharpness", "3"], "--sharpness"),
+    ],
+)
+def test_bad_command_lines_are_one_line(tmp_path: Path, args: list[str], needle: str) -> None:
+    """Parse errors (ranges, types, missing or unknown options) through the real entry point."""
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "imfcodec.cli", *args], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and needle in lines[0] and "╭" not in result.stderr, result.stderr
