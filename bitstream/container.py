@@ -37,6 +37,7 @@ CHUNK_OVERHEAD = 12  # type, length, crc
 FOOTER_SIZE = 16
 UNKNOWN_FRAMES = 0xFFFFFFFF
 MAX_CHUNK = 1 << 30
+MAX_GROUP_FRAMES = 1 << 16  # frames in one keyframe group: bounds what a group's count can make a reader allocate
 
 
 class FormatError(ImfcodecError):
@@ -74,6 +75,8 @@ class GroupRecord:
             pos += n
         if pos != len(payload) or count < 1:
             raise VarintError("group record lengths do not add up")
+        if count > MAX_GROUP_FRAMES:
+            raise VarintError(f"group of {count} frames (at most {MAX_GROUP_FRAMES})")
         return cls(first, count, fields[0], fields[1], fields[2] if with_base else None)
 
 
@@ -137,6 +140,8 @@ class Writer:
         self.frames = 0
 
     def write_group(self, group: GroupRecord) -> None:
+        if group.frame_count > MAX_GROUP_FRAMES:
+            raise ValueError(f"a group holds at most {MAX_GROUP_FRAMES} frames")
         if group.first_frame != self.frames:
             raise ValueError(f"group starts at frame {group.first_frame}, expected {self.frames}")
         if (group.base is not None) != self.with_base:

@@ -113,11 +113,14 @@ def decode(data: bytes, rows: int, table: npt.NDArray[np.integer]) -> npt.NDArra
     probs = _probabilities(table)
     decoder = constriction.stream.queue.RangeDecoder(np.frombuffer(data, dtype="<u4").astype(np.uint32))
     out = np.empty((rows, d), dtype=np.int64)
-    for row in range(rows):
-        symbols = np.asarray(decoder.decode(_CATEGORICAL, probs), dtype=np.int64)
-        values = symbols - half
-        escape = symbols == 2 * half + 1
-        if escape.any():
-            values[escape] = np.asarray(decoder.decode(_UNIFORM, int(escape.sum())), dtype=np.int64) - 32768
-        out[row] = values
+    try:
+        for row in range(rows):
+            symbols = np.asarray(decoder.decode(_CATEGORICAL, probs), dtype=np.int64)
+            values = symbols - half
+            escape = symbols == 2 * half + 1
+            if escape.any():
+                values[escape] = np.asarray(decoder.decode(_UNIFORM, int(escape.sum())), dtype=np.int64) - 32768
+            out[row] = values
+    except (AssertionError, ValueError, RuntimeError) as exc:  # constriction on bytes it did not write
+        raise FormatError(f"token stream does not decode to {rows} rows ({type(exc).__name__})") from None
     return out

@@ -46,3 +46,20 @@ def test_different_tables_give_different_streams() -> None:
     values = np.zeros((4, 16), dtype=np.int64)
     values[0, 0] = 3
     assert entropy.encode(values, tables(scale=0.5)) != entropy.encode(values, tables(scale=4.0))
+
+
+def test_garbage_and_overlong_counts_are_format_errors() -> None:
+    """Bytes the coder did not write, or more rows than it wrote, fail as the file's fault."""
+    from imfcodec.bitstream.container import FormatError
+
+    table = tables(scale=1.0)
+    rng = np.random.default_rng(0)
+    values = rng.integers(-3, 4, size=(5, 16))
+    data = entropy.encode(values, table)
+    for rows, payload in [(127, data), (5, rng.integers(0, 256, size=64, dtype=np.uint8).tobytes())]:
+        try:
+            out = entropy.decode(payload, rows, table)
+        except FormatError:
+            continue
+        # Some garbage decodes to *something*: then it is bounded by the rows asked for.
+        assert out.shape == (rows, 16)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from imfcodec.bitstream import entropy
-from imfcodec.bitstream.container import GroupRecord, Writer
+from imfcodec.bitstream.container import MAX_GROUP_FRAMES, GroupRecord, Writer
 
 from ..errors import ImfcodecError
 from ..frames import frames_to_tensor, psnr_per_frame, tensor_to_frames
@@ -165,8 +165,8 @@ def encode_video(
     if not hybrid and loaded.tables is None:
         raise EncodeError(f"{loaded.path}: model has no entropy tables; freeze the training run with `imfcodec export`")
     check_quality(options.quality, QUALITY_LEVELS if loaded.tables is None else loaded.tables.shape[0])
-    if options.max_keyframe_interval < 1:
-        raise EncodeError("--max-keyframe-interval must be at least 1")
+    if not 1 <= options.max_keyframe_interval <= MAX_GROUP_FRAMES:
+        raise EncodeError(f"--max-keyframe-interval must be in 1..{MAX_GROUP_FRAMES}")
     info = probe(source, options.sequence_fps)
     summary = EncodeSummary(fps=float(info.fps))
     started = time.time()
