@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -276,7 +276,7 @@ class Reader:
                         )
                     result.groups.append(group)
                 elif kind == "AUDH":
-                    result.audio_header = msgpack.unpackb(payload, raw=False)
+                    result.audio_header = _check_audio_header(msgpack.unpackb(payload, raw=False))
                 elif kind == "AUDP":
                     result.audio_packets.extend(_decode_audio_packets(payload))
                 elif kind == "INDX":
@@ -314,3 +314,22 @@ def _decode_audio_packets(payload: bytes) -> list[tuple[int, int, bytes]]:
         packets.append((pts, duration, bytes(data)))
         pos += size
     return packets
+
+
+def _check_audio_header(meta: Any) -> dict[str, Any]:
+    """AUDH must be a map with the fields the decoder feeds to the audio decoder, typed."""
+    if not isinstance(meta, dict):
+        raise ValueError("audio header is not a map")
+    checks: dict[str, Callable[[Any], bool]] = {
+        "codec": lambda v: v == "opus",
+        "sample_rate": lambda v: isinstance(v, int) and not isinstance(v, bool) and 8000 <= v <= 192000,
+        "layout": lambda v: v in ("mono", "stereo"),
+        "extradata": lambda v: isinstance(v, bytes),
+    }
+    for name, check in checks.items():
+        if name in meta and not check(meta[name]):
+            raise ValueError(f"audio header field {name!r} is {meta[name]!r}")
+    for name in ("codec", "sample_rate", "layout"):
+        if name not in meta:
+            raise ValueError(f"audio header has no {name!r}")
+    return meta

@@ -24,7 +24,7 @@ def write_sample(path: Path, groups: int = 3) -> Path:
     with Writer(path, HEADER) as w:
         for g in range(groups):
             w.write_group(GroupRecord(first_frame=g * 5, frame_count=5, keyframe=bytes([g]) * 40, tokens=bytes([g + 1]) * 8))
-        w.write_audio_header({"codec": "opus", "sample_rate": 48000})
+        w.write_audio_header({"codec": "opus", "sample_rate": 48000, "layout": "mono"})
         w.write_audio_packets([(0, 960, b"abc"), (960, 960, b"de")])
     return path
 
@@ -218,3 +218,12 @@ def test_header_fields_are_checked_before_use(tmp_path: Path, field: str, value:
         w.write_group(GroupRecord(0, 1, b"k", b""))
     with pytest.raises(FormatError, match="HEAD has no 'fps_den'"):
         Reader(tmp_path / "m.imf").read_all()
+
+
+@pytest.mark.parametrize("meta", [{"codec": "opus", "sample_rate": 48000, "layout": None}, ["opus"], {"codec": "opus", "layout": "mono"}])
+def test_audio_header_is_checked(tmp_path: Path, meta: object) -> None:
+    with Writer(tmp_path / "a.imf", HEADER) as w:
+        w.write_group(GroupRecord(0, 1, b"k", b""))
+        w.write_audio_header(meta)  # type: ignore[arg-type]
+    with pytest.raises(FormatError, match="malformed AUDH"):
+        Reader(tmp_path / "a.imf").read_all()
