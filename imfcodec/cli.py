@@ -348,6 +348,12 @@ def bench(
 
 def main() -> None:
     """The console entry point: every way the command line can fail ends in one line."""
+    import signal
+
+    def terminate(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt  # the same path as Ctrl-C: partial outputs are removed
+
+    signal.signal(signal.SIGTERM, terminate)
     try:
         code = app(standalone_mode=False)
     except BrokenPipeError:  # `imfcodec info x | head`

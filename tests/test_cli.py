@@ -229,3 +229,27 @@ def test_bad_command_lines_are_one_line(tmp_path: Path, args: list[str], needle:
     assert result.returncode == 2, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and needle in lines[0] and "╭" not in result.stderr, result.stderr
+
+
+def test_sigterm_leaves_nothing_behind(tmp_path: Path, tiny_model_path: Path) -> None:
+    """A terminated encode removes its partial file, as Ctrl-C does."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import synthetic_frames, write_clip
+
+    source = write_clip(tmp_path / "long.mp4", synthetic_frames(400, 64, 64))
+    out = tmp_path / "out"
+    out.mkdir()
+    args = [sys.executable, "-m", "imfcodec.cli", "encode", str(source), str(out / "o.imf"), "--model", str(tiny_model_path), "-q"]
+    proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not list(out.glob("*partial*")) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the encode ended before it could be terminated"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert list(out.iterdir()) == []
