@@ -212,21 +212,22 @@ def test_user_errors_from_every_layer_are_one_line(tmp_path: Path, clip: Path, t
 
 
 @pytest.mark.parametrize(
-    ("args", "needle"),
+    ("args", "needle", "code"),
     [
-        (["decode", "a.imf", "b.mp4", "--batch-size", "0"], "--batch-size"),
-        (["encode", "a.mp4", "b.imf", "--quality", "high"], "--quality"),
-        (["info"], "Missing argument"),
-        (["encode", "a.mp4", "b.imf", "--sharpness", "3"], "--sharpness"),
+        (["decode", "a.imf", "b.mp4", "--batch-size", "0"], "--batch-size", 2),
+        (["encode", "a.mp4", "b.imf", "--quality", "high"], "--quality", 2),
+        (["info"], "Missing argument", 2),
+        (["encode", "a.mp4", "b.imf", "--sharpness", "3"], "--sharpness", 2),
+        (["encode", "a.mp4", "b.imf", "--refresh-psnr", "nan"], "--refresh-psnr", 1),
     ],
 )
-def test_bad_command_lines_are_one_line(tmp_path: Path, args: list[str], needle: str) -> None:
+def test_bad_command_lines_are_one_line(tmp_path: Path, args: list[str], needle: str, code: int) -> None:
     """Parse errors (ranges, types, missing or unknown options) through the real entry point."""
     import subprocess
     import sys
 
     result = subprocess.run([sys.executable, "-m", "imfcodec.cli", *args], capture_output=True, text=True, cwd=tmp_path, timeout=120)
-    assert result.returncode == 2, result.stderr
+    assert result.returncode == code, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and needle in lines[0] and "╭" not in result.stderr, result.stderr
 

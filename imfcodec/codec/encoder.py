@@ -165,6 +165,8 @@ def encode_video(
     if not hybrid and loaded.tables is None:
         raise EncodeError(f"{loaded.path}: model has no entropy tables; freeze the training run with `imfcodec export`")
     check_quality(options.quality, QUALITY_LEVELS if loaded.tables is None else loaded.tables.shape[0])
+    if options.refresh_psnr is not None and not 0 < options.refresh_psnr < 100:
+        raise EncodeError(f"--refresh-psnr must be a PSNR in dB between 0 and 100 (0 disables), got {options.refresh_psnr}")
     if not 1 <= options.max_keyframe_interval <= MAX_GROUP_FRAMES:
         raise EncodeError(f"--max-keyframe-interval must be in 1..{MAX_GROUP_FRAMES}")
     info = probe(source, options.sequence_fps)
