@@ -110,7 +110,10 @@ def _progress(quiet: bool, label: str) -> Progress:
 def encode(
     input: Path = typer.Argument(..., help="Any video ffmpeg can read, a folder of images or a pattern such as frames/%05d.png."),
     output: Path = typer.Argument(..., help="The .imf file to write."),
-    model: Optional[str] = typer.Option(None, help="Shipped model name or .safetensors path (default: the shipped default)."),
+    model: Optional[str] = typer.Option(
+        None,
+        help="Shipped model name or .safetensors path (default: the shipped token model, or the hybrid one with --base-size/--bitrate).",
+    ),
     quality: int = typer.Option(3, help="1 (smallest) .. 8 (best): token step and keyframe quality."),
     max_keyframe_interval: int = typer.Option(250, min=1, help="Longest keyframe group, frames."),
     refresh_psnr: float = typer.Option(
@@ -134,8 +137,10 @@ def encode(
     """Encode a video into an .imf file."""
     with _errors(output):
         from .codec.encoder import EncodeOptions, encode_video
-        from .model.weights import load_weights, resolve_model
+        from .model.weights import DEFAULT_HYBRID_MODEL, load_weights, resolve_model
 
+        if model is None and (base_size or bitrate is not None):
+            model = DEFAULT_HYBRID_MODEL
         if crop not in ("center", "pad"):
             raise ImfcodecError("--crop must be center or pad")
         if output.suffix.lower() != ".imf":

@@ -28,7 +28,8 @@ from .hybrid import HybridIMF
 from .imf import IMF
 
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "weights"
-DEFAULT_MODEL = "imf-small-v2"
+DEFAULT_MODEL = "imf-small-v2"  # the token mode's
+DEFAULT_HYBRID_MODEL = "imf-hybrid-v1"  # the hybrid mode's: --base-size or --bitrate without --model
 TABLES_KEY = "prior.tables"
 FORMAT = "imfcodec-weights-1"
 
