@@ -32,6 +32,7 @@ FIELDS: dict[str, str] = {
     "base_size": "b",  # 1.1: hybrid files
     "base_crf": "bc",
     "base_low_delay": "bl",
+    "base_step": "bp",
 }
 _BY_WIRE = {v: k for k, v in FIELDS.items()}
 
@@ -79,6 +80,7 @@ _CHECKS: dict[str, tuple[Any, str]] = {
     "token_step": (lambda v: v is None or (_is_number(v) and 0 < v < 1e6), "a positive number or nil"),
     "keyframe_codec": (lambda v: isinstance(v, str), "a codec name"),
     "base_size": (lambda v: _is_int(v) and 0 < v <= MAX_SIZE, "a positive integer"),
+    "base_step": (lambda v: _is_int(v) and 1 <= v <= 8, "1 to 8"),
     "audio_codec": (lambda v: v is None or isinstance(v, str), "a codec name or nil"),
 }
 REQUIRED = ("model_id", "size", "fps_num", "fps_den")

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from imfcodec.bench.protocol import PROTOCOL_FRAMES
-from imfcodec.codec.base_layer import decode_base
+from imfcodec.codec.base_layer import base_pictures
 from imfcodec.codec.decoder import iter_decoded_frames, read_imf
 from imfcodec.codec.encoder import EncodeOptions, encode_video
 from imfcodec.codec.video_io import VideoWriter, iter_frames, probe
@@ -66,7 +66,7 @@ def main() -> None:
                     assert abs(float(psnr_per_frame(decoded, reference).mean()) - summary.mean_psnr) < 1e-6
                 bicubic = np.concatenate(
                     [
-                        tensor_to_frames(upsample(frames_to_tensor(decode_base(g.base or b"", g.frame_count)), reference.shape[1]))
+                        tensor_to_frames(upsample(frames_to_tensor(base_pictures(g.base or b"", g.frame_count, int(imf.header.get("base_step", 1)))), reference.shape[1]))
                         for g in imf.groups
                     ]
                 )

@@ -119,3 +119,20 @@ def test_bitrate_lands_within_15_percent(tmp_path: Path, untrained) -> None:
             load_weights(Path(__file__).parent / "expected" / "tiny-test.safetensors"),
             EncodeOptions(bitrate_kbps=5),
         )
+
+
+def test_half_rate_base_layer(tmp_path: Path, clip: Path, untrained) -> None:
+    """--base-step 2: the layer holds every second frame and each picture serves two frames."""
+    out = tmp_path / "half.imf"
+    encode_video(clip, out, untrained, EncodeOptions(base_size=64, base_crf=45, base_step=2, max_keyframe_interval=7, audio=False))
+    imf = read_imf(out)
+    assert imf.header["base_step"] == 2
+    frames = np.stack(list(iter_decoded_frames(imf, untrained)))
+    g = imf.groups[0]
+    coded = decode_base(g.base, 4)  # frames 0, 2, 4, 6 of the 7-frame group
+    up = tensor_to_frames(upsample(frames_to_tensor(coded), 256))
+    np.testing.assert_array_equal(frames[1], up[0])  # frame 1 shows frame 0's base picture
+    np.testing.assert_array_equal(frames[2], up[1])
+    np.testing.assert_array_equal(frames[6], up[3])
+    with pytest.raises(EncodeError, match="--base-step"):
+        encode_video(clip, tmp_path / "x.imf", untrained, EncodeOptions(base_size=64, base_step=3))

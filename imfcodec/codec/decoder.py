@@ -19,7 +19,7 @@ from ..frames import frames_to_tensor, tensor_to_frames
 from ..model.hybrid import HybridIMF
 from ..model.imf import IMF
 from ..model.weights import LoadedModel
-from .base_layer import decode_base
+from .base_layer import base_pictures
 from .hybrid_decoding import iter_hybrid_group
 from .keyframes import get_codec
 from .tokens import dequantize_tokens
@@ -104,7 +104,7 @@ def _hybrid_group_frames(
         raise DecodeError(f"{loaded.path.name} is not a hybrid model, and this file has a base layer")
     if group.base is None:
         raise DecodeError(f"group at frame {group.first_frame} has no base layer")
-    bases = decode_base(group.base, group.frame_count)[:hi]
+    bases = base_pictures(group.base, group.frame_count, int(imf.header.get("base_step", 1)))[:hi]
     yield from iter_hybrid_group(model, key, bases, batch_size, next(model.parameters()).device, start=lo)
 
 

@@ -31,10 +31,10 @@ from ..model.weights import LoadedModel
 from ..quality import QUALITY_LEVELS, check_quality, quality_step
 from ..rate import kbps
 from .audio import encode_audio
-from .base_layer import BASE_SIZES, decode_base, downscale, encode_base
+from .base_layer import BASE_SIZES, base_pictures, downscale, encode_base
 from .hybrid_decoding import decode_hybrid_group
 from .keyframes import DEFAULT_KEYFRAME_CODEC, get_codec
-from .rate_control import GROUP_FRAMING_BYTES, base_size_for, fit_base
+from .rate_control import GROUP_FRAMING_BYTES, base_layer_for, fit_base
 from .tokens import quantize_tokens
 from .video_io import SEQUENCE_FPS, VideoInputError, crop_box, iter_frames, probe
 
@@ -60,6 +60,7 @@ class EncodeOptions:
     base_size: int = 0  # hybrid mode: side of the base layer (64, 96, 128); 0: tokens only
     base_crf: int = 50  # SVT-AV1 CRF of the base layer
     low_delay: bool = False  # base layer without B-frames (streaming)
+    base_step: int = 1  # 2: the base layer holds every second frame (half its frame rate)
     bitrate_kbps: float | None = None  # hybrid mode: video rate to land on; sets the base CRF per group
 
 
@@ -111,7 +112,11 @@ def header_for(loaded: LoadedModel, options: EncodeOptions, width: int, height: 
     x, y, w, h = crop_box(width, height) if options.crop == "center" else (0, 0, width, height)
     hybrid = options.base_size > 0
     crf = None if options.bitrate_kbps is not None else options.base_crf  # nil: chosen per group
-    base = {"base_size": options.base_size, "base_crf": crf, "base_low_delay": options.low_delay} if hybrid else {}
+    base = (
+        {"base_size": options.base_size, "base_crf": crf, "base_low_delay": options.low_delay, "base_step": options.base_step}
+        if hybrid
+        else {}
+    )
     return base | {
         "model_id": loaded.model_id,
         "preset": config.preset,
@@ -154,12 +159,15 @@ def encode_video(
         if not options.bitrate_kbps > 0:
             raise EncodeError(f"--bitrate must be above 0 kbps, got {options.bitrate_kbps}")
         if options.base_size == 0:
-            options = dataclasses.replace(options, base_size=base_size_for(options.bitrate_kbps))
+            size, step = base_layer_for(options.bitrate_kbps)
+            options = dataclasses.replace(options, base_size=size, base_step=step)
     if hybrid != (options.base_size > 0):
         raise EncodeError(
             f"{loaded.path.name} is a {'hybrid' if hybrid else 'token'} model: "
             + ("give it --base-size 64, 96 or 128" if hybrid else "--base-size needs a hybrid model (--model)")
         )
+    if options.base_step not in (1, 2):
+        raise EncodeError(f"--base-step must be 1 (every frame) or 2 (every second frame), got {options.base_step}")
     if hybrid and options.base_size not in BASE_SIZES:
         raise EncodeError(f"--base-size must be 0 (tokens only) or one of {', '.join(map(str, BASE_SIZES))}, got {options.base_size}")
     if not hybrid and loaded.tables is None:
@@ -296,13 +304,14 @@ def _code_hybrid(
 
     def code_group(first: int, group: np.ndarray) -> None:
         keyframe = codec.encode(group[0], options.quality)
-        low = downscale(group, options.base_size)
+        low = downscale(group[:: options.base_step], options.base_size)
         if options.bitrate_kbps is None:
             base = encode_base(low, options.base_crf, options.low_delay)
         else:
             budget = options.bitrate_kbps * 1000 / 8 * len(group) / summary.fps - len(keyframe) - GROUP_FRAMING_BYTES
             base, _ = fit_base(low, budget, options.low_delay)
-        decoded = decode_hybrid_group(model, codec.decode(keyframe), decode_base(base, len(group)), options.batch_size, device)
+        pictures = base_pictures(base, len(group), options.base_step)
+        decoded = decode_hybrid_group(model, codec.decode(keyframe), pictures, options.batch_size, device)
         writer.write_group(GroupRecord(first, len(group), keyframe, b"", base))
         summary.keyframes += 1
         summary.keyframe_positions.append(first)
