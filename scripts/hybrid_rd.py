@@ -66,7 +66,12 @@ def main() -> None:
                     assert abs(float(psnr_per_frame(decoded, reference).mean()) - summary.mean_psnr) < 1e-6
                 bicubic = np.concatenate(
                     [
-                        tensor_to_frames(upsample(frames_to_tensor(base_pictures(g.base or b"", g.frame_count, int(imf.header.get("base_step", 1)))), reference.shape[1]))
+                        tensor_to_frames(
+                            upsample(
+                                frames_to_tensor(base_pictures(g.base or b"", g.frame_count, int(imf.header.get("base_step", 1)))),
+                                reference.shape[1],
+                            )
+                        )
                         for g in imf.groups
                     ]
                 )
