@@ -139,36 +139,25 @@ PRESETS: dict[str, IMFConfig] = {
         identity_path=True,
         correction_gate=0.1,
     ),
-    # The hybrid mode's model: EF's `small` widths twice (EF, ES), IMFA at 1/8..1/32, DF.
-    "hybrid-small": IMFConfig(
-        preset="hybrid-small",
-        feature_channels=(32, 64, 128, 192),
-        extra_blocks=0,
-        motion_channels=(32, 64, 128, 192),
-        attention_scales=(1, 2, 3),
-        key_dim=32,
-        transformer_blocks=(0, 0, 1, 1),
-        heads=4,
-        ffn_mult=2,
-        decoder_channels=(32, 64, 128, 192),
-        identity_path=True,
-        architecture="hybrid",
-    ),
-    "hybrid-tiny": IMFConfig(
-        preset="hybrid-tiny",
-        feature_channels=(8, 16, 16, 16),
-        extra_blocks=0,
-        motion_channels=(8, 16, 16, 16),
-        attention_scales=(1, 2, 3),
-        key_dim=8,
-        transformer_blocks=(0, 0, 1, 1),
-        heads=2,
-        ffn_mult=2,
-        decoder_channels=(8, 16, 16, 16),
-        identity_path=True,
-        architecture="hybrid",
-    ),
 }
+
+
+def _hybrid(base: IMFConfig, name: str) -> IMFConfig:
+    """A token preset's widths for the hybrid (model/hybrid.py): ES's features are IMFA's
+    queries, so the motion widths are the feature widths; one transformer block at 1/16 and
+    1/32; no correction gate (there is no token to gate on)."""
+    return dataclasses.replace(
+        base,
+        preset=name,
+        motion_channels=base.feature_channels,
+        transformer_blocks=(0, 0, 1, 1),
+        correction_gate=0.0,
+        architecture="hybrid",
+    )
+
+
+PRESETS["hybrid-small"] = _hybrid(PRESETS["small"], "hybrid-small")
+PRESETS["hybrid-tiny"] = _hybrid(PRESETS["tiny"], "hybrid-tiny")
 
 
 def preset(name: str, **overrides: Any) -> IMFConfig:
