@@ -15,7 +15,7 @@ from typing import cast
 import av
 import numpy as np
 
-from imfcodec.bitstream.varint import decode_varint, encode_varint
+from imfcodec.bitstream.varint import VarintError, decode_varint, encode_varint
 
 from ..errors import ImfcodecError
 from .color import rgb_to_yuv420, yuv420_to_rgb
@@ -87,7 +87,7 @@ def split_packets(payload: bytes) -> list[bytes]:
                 raise BaseLayerError("base layer packet runs past its group")
             packets.append(payload[pos : pos + n])
             pos += n
-    except ImfcodecError as exc:
+    except VarintError as exc:
         raise BaseLayerError(f"base layer: {exc}") from None
     if pos != len(payload):
         raise BaseLayerError("base layer has bytes after its last packet")

@@ -55,12 +55,18 @@ def check_model(imf: ImfFile, loaded: LoadedModel) -> None:
             raise DecodeError(f"the file's token table {h.get('table_index')!r} or step {h.get('token_step')!r} is not one its model has")
 
 
+def frame_range(imf: ImfFile, options: DecodeOptions) -> tuple[int, int]:
+    """The frames options ask for, as [start, end) within the file."""
+    if not 0 <= options.start_frame < imf.frame_count:
+        raise DecodeError(f"--start-frame {options.start_frame} outside 0..{imf.frame_count - 1}")
+    end = imf.frame_count if options.frames is None else min(imf.frame_count, options.start_frame + options.frames)
+    return options.start_frame, end
+
+
 def iter_decoded_frames(imf: ImfFile, loaded: LoadedModel, options: DecodeOptions = DecodeOptions()) -> Iterator[np.ndarray]:
     """Yield (S, S, 3) uint8 frames from options.start_frame, options.frames of them."""
     check_model(imf, loaded)
-    end = imf.frame_count if options.frames is None else min(imf.frame_count, options.start_frame + options.frames)
-    if not 0 <= options.start_frame < imf.frame_count:
-        raise DecodeError(f"--start-frame {options.start_frame} outside 0..{imf.frame_count - 1}")
+    end = frame_range(imf, options)[1]
     codec = get_codec(imf.header["keyframe_codec"])
     frames_of = _hybrid_group_frames if imf.header.get("base_size") is not None else _token_group_frames
     for group in imf.groups:
@@ -125,12 +131,11 @@ def decode_file(
         raise DecodeError(f"{output.parent}: output folder does not exist")
     fps = Fraction(imf.header["fps_num"], imf.header["fps_den"])
     size = int(imf.header["size"])
-    if not 0 <= options.start_frame < imf.frame_count:
-        raise DecodeError(f"--start-frame {options.start_frame} outside 0..{imf.frame_count - 1}")
-    total = imf.frame_count - options.start_frame if options.frames is None else min(options.frames, imf.frame_count - options.start_frame)
+    start, end = frame_range(imf, options)
+    total = end - start
     audio = (imf.audio_header, imf.audio_packets) if imf.audio_header is not None and imf.audio_packets else None
     # The audio that goes with the decoded frames, whatever part of the file they are.
-    window = (options.start_frame / float(fps), (options.start_frame + total) / float(fps))
+    window = (start / float(fps), end / float(fps))
     if output.is_dir() and any(output.iterdir()):
         raise DecodeError(f"{output}: a folder with files in it is in the way; choose another name")
     count = 0
