@@ -21,9 +21,9 @@ from imfcodec.bench.protocol import PROTOCOL_FRAMES
 from imfcodec.codec.base_layer import base_pictures
 from imfcodec.codec.decoder import iter_decoded_frames, read_imf
 from imfcodec.codec.encoder import EncodeOptions, encode_video
+from imfcodec.codec.hybrid_decoding import upsampled_frames
 from imfcodec.codec.video_io import VideoWriter, iter_frames, probe
-from imfcodec.frames import frames_to_tensor, psnr_per_frame, tensor_to_frames
-from imfcodec.model.hybrid import upsample
+from imfcodec.frames import psnr_per_frame
 from imfcodec.model.weights import load_weights
 from imfcodec.rate import kbps
 
@@ -64,16 +64,9 @@ def main() -> None:
                     decoded = np.stack(list(iter_decoded_frames(imf, loaded)))
                     decode_fps = len(decoded) / (time.time() - t0)
                     assert abs(float(psnr_per_frame(decoded, reference).mean()) - summary.mean_psnr) < 1e-6
+                step = int(imf.header.get("base_step", 1))
                 bicubic = np.concatenate(
-                    [
-                        tensor_to_frames(
-                            upsample(
-                                frames_to_tensor(base_pictures(g.base or b"", g.frame_count, int(imf.header.get("base_step", 1)))),
-                                reference.shape[1],
-                            )
-                        )
-                        for g in imf.groups
-                    ]
+                    [upsampled_frames(base_pictures(g.base or b"", g.frame_count, step), reference.shape[1]) for g in imf.groups]
                 )
                 base_bytes = sum(len(g.base or b"") for g in imf.groups)
                 n = len(reference)

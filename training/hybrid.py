@@ -17,14 +17,15 @@ import torch
 from torch import nn
 
 from imfcodec.codec.base_layer import decode_base, downscale, encode_base
+from imfcodec.codec.hybrid_decoding import decode_hybrid_group, upsampled_frames
 from imfcodec.codec.keyframes import DEFAULT_KEYFRAME_CODEC, get_codec
-from imfcodec.frames import frames_to_tensor, psnr_per_frame, tensor_to_frames
-from imfcodec.model.hybrid import HybridIMF, upsample
+from imfcodec.frames import psnr_per_frame
+from imfcodec.model.hybrid import HybridIMF
 from imfcodec.rate import kbps
 
 from ..atomic import atomic_path
 from ..errors import ConfigError
-from .data import FrameCache, curriculum_distance
+from .data import FrameCache
 from .trainer import Trainer
 
 BASE_GOP = 250  # frames per closed GOP in the cache: the codec's default --max-keyframe-interval
@@ -99,14 +100,9 @@ def evaluate_hybrid_clip(
     payload = encode_base(downscale(frames, variant[0]), variant[1])
     low = decode_base(payload, len(frames))
     device = next(model.parameters()).device
-    reference = model.prepare_reference(frames_to_tensor(codec.decode(keyframe)[None], device), frames_to_tensor(low[:1], device))
-    out, bicubic = [], []
-    for i in range(1, len(frames), 16):
-        chunk = frames_to_tensor(low[i : i + 16], device)
-        out.append(tensor_to_frames(model.decode(reference, chunk)))
-        bicubic.append(tensor_to_frames(upsample(chunk, model.config.size)))
-    psnr = float(psnr_per_frame(np.concatenate(out), frames[1:]).mean())
-    base_psnr = float(psnr_per_frame(np.concatenate(bicubic), frames[1:]).mean())
+    decoded = decode_hybrid_group(model, codec.decode(keyframe), low, 16, device)
+    psnr = float(psnr_per_frame(decoded[1:], frames[1:]).mean())
+    base_psnr = float(psnr_per_frame(upsampled_frames(low[1:], model.config.size), frames[1:]).mean())
     return {
         "psnr": psnr,
         "psnr_bicubic": base_psnr,
@@ -127,17 +123,21 @@ def evaluate_hybrid_clips(model: HybridIMF, clips: dict[str, np.ndarray]) -> dic
 class HybridTrainer(Trainer):
     """The Trainer for `architecture = "hybrid"`: no tokens, no rate term; base pictures in the cache."""
 
-    def build_generator(self) -> nn.Module:
+    def _open_cache(self) -> FrameCache:
+        """The frame cache, and beside it the decoded base pictures of each recipe variant."""
         if not self.cfg.data.base_variants:
             raise ConfigError("a hybrid recipe needs data.base_variants: the (side, CRF) base layers to train on")
-        self.bases = build_base_cache(self.cache_folder, self.cache, self.cfg.data.base_variants)
+        cache = super()._open_cache()
+        self.bases = build_base_cache(self.cache_folder, cache, self.cfg.data.base_variants)
+        return cache
+
+    def build_generator(self) -> nn.Module:
         return HybridGenerator(HybridIMF(self.cfg.model))
 
-    def sample(self, step: int) -> dict[str, torch.Tensor]:
+    def sample(self, step: int, max_distance: int) -> dict[str, torch.Tensor]:
         cfg = self.cfg
-        max_d = curriculum_distance(step, cfg.data.curriculum_start, cfg.data.max_distance, cfg.data.curriculum_steps)
-        batch = sample_hybrid_pairs(self.cache, self.bases, step, self.topo.rank, cfg.data.batch_size, max_d, cfg.run.seed)
-        return {k: v.to(self.device) for k, v in batch.items()} | {"max_distance": torch.tensor(max_d)}
+        batch = sample_hybrid_pairs(self.cache, self.bases, step, self.topo.rank, cfg.data.batch_size, max_distance, cfg.run.seed)
+        return {k: v.to(self.device) for k, v in batch.items()}
 
     def reconstruct(self, batch: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         recon = self.gen_ddp(batch["keyframe"], batch["keyframe_base"], batch["bases"]).float()

@@ -123,17 +123,17 @@ class Trainer:
         model, prior = build_model(self.cfg)
         return Generator(model, prior)
 
-    def sample(self, step: int) -> dict[str, torch.Tensor]:
-        """This rank's batch for `step` on the device; "target" is what the output is compared with."""
+    def sample(self, step: int, max_distance: int) -> dict[str, torch.Tensor]:
+        """This rank's batch for `step` on the device, pairs at most `max_distance` frames apart;
+        "target" is what the output is compared with."""
         cfg = self.cfg
-        max_d = curriculum_distance(step, cfg.data.curriculum_start, cfg.data.max_distance, cfg.data.curriculum_steps)
-        ref, cur = sample_pairs(self.cache, step, self.topo.rank, cfg.data.batch_size, max_d, cfg.data.same_frame_prob, cfg.run.seed)
+        ref, cur = sample_pairs(self.cache, step, self.topo.rank, cfg.data.batch_size, max_distance, cfg.data.same_frame_prob, cfg.run.seed)
         ref, cur = ref.to(self.device), cur.to(self.device)
         lo, hi = (math.log(v) for v in cfg.loss.token_step_range)
         if cfg.loss.token_noise_warmup_steps:
             hi = lo + (hi - lo) * min(1.0, step / cfg.loss.token_noise_warmup_steps)
         token_step = torch.exp(lo + (hi - lo) * torch.rand(ref.shape[0], 1, device=self.device))
-        return {"reference": ref, "target": cur, "token_step": token_step, "max_distance": torch.tensor(max_d)}
+        return {"reference": ref, "target": cur, "token_step": token_step}
 
     def reconstruct(self, batch: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         """Under autocast: (recon (B, 3, S, S) fp32, the loss terms besides the reconstruction's
@@ -200,7 +200,8 @@ class Trainer:
         cfg, step = self.cfg, self.step
         for group in self.opt_g.param_groups:
             group["lr"] = cfg.optim.lr * lr_factor(step, cfg)
-        batch = self.sample(step)
+        max_d = curriculum_distance(step, cfg.data.curriculum_start, cfg.data.max_distance, cfg.data.curriculum_steps)
+        batch = self.sample(step, max_d)
         cur = batch["target"]
         gan_on = self.disc_ddp is not None and step >= cfg.loss.gan_start
         ada = self.ada
@@ -259,7 +260,7 @@ class Trainer:
             "images": (shown, cur, recon.detach()),
             "values": {"loss": loss, "l1": l1, "perceptual": perc, **logs, "gan_g": g_adv, "gan_d": d_loss},
             "grad_norm": grad_norm,
-            "max_distance": int(batch["max_distance"]) if "max_distance" in batch else 0,
+            "max_distance": max_d,
         }
 
     def maybe_log(self, out: dict[str, Any], samples_per_s: float, progress: TrainProgress, sink: ExternalLogger | None) -> bool:

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from ..frames import frames_to_tensor, tensor_to_frames
-from ..model.hybrid import HybridIMF
+from ..model.hybrid import HybridIMF, upsample
 
 
 def iter_hybrid_group(
@@ -29,3 +29,10 @@ def iter_hybrid_group(
 def decode_hybrid_group(model: HybridIMF, keyframe: np.ndarray, bases: np.ndarray, batch_size: int, device: torch.device) -> np.ndarray:
     """All the group's frames, (T, S, S, 3) uint8."""
     return np.stack(list(iter_hybrid_group(model, keyframe, bases, batch_size, device)))
+
+
+def upsampled_frames(bases: np.ndarray, size: int, batch_size: int = 16) -> np.ndarray:
+    """Base pictures (T, B, B, 3) uint8, bicubic upscaled as the hybrid's starting point:
+    (T, size, size, 3) uint8, what the untrained hybrid and the low-res anchor's idea show."""
+    out = [tensor_to_frames(upsample(frames_to_tensor(bases[i : i + batch_size]), size)) for i in range(0, len(bases), batch_size)]
+    return np.concatenate(out) if out else np.zeros((0, size, size, 3), np.uint8)
