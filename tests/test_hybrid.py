@@ -35,10 +35,11 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_clip(tmp_path_factory.mktemp("hclip") / "c.mkv", synthetic_frames(14, 256, 256, seed=11), codec="ffv1", pix_fmt="bgr0")
 
 
-def test_untrained_hybrid_is_the_bicubic_base() -> None:
+@pytest.mark.parametrize("mode", ["attend", "warp", "none"])
+def test_untrained_hybrid_is_the_bicubic_base(mode: str) -> None:
     """DF's correction starts at zero: before training the hybrid is the low-res anchor exactly."""
     torch.manual_seed(0)
-    model = HybridIMF(preset("hybrid-tiny", size=128)).eval()
+    model = HybridIMF(preset("hybrid-tiny", size=128, hybrid_reference=mode)).eval()
     keyframe, bases = torch.rand(1, 3, 128, 128), torch.rand(5, 3, 64, 64)
     with torch.no_grad():
         out = model.decode(model.prepare_reference(keyframe, bases[:1]), bases)
@@ -47,6 +48,44 @@ def test_untrained_hybrid_is_the_bicubic_base() -> None:
     torch.nn.init.normal_(model.frame_decoder.to_rgb.weight, std=0.1)
     with torch.no_grad():
         assert not torch.equal(model.decode(model.prepare_reference(keyframe, bases[:1]), bases), upsample(bases, 128))
+
+
+def _decoder_inputs(model: HybridIMF, keyframe: torch.Tensor, bases: torch.Tensor) -> dict:
+    """The keyword inputs DF receives when `model` decodes `bases` against `keyframe`."""
+    seen: dict = {}
+    handle = model.frame_decoder.register_forward_pre_hook(lambda _m, _a, kw: seen.update(kw), with_kwargs=True)
+    with torch.no_grad():
+        model.decode(model.prepare_reference(keyframe, bases[:1]), bases)
+    handle.remove()
+    return seen
+
+
+def test_warp_guide_is_the_keyframe_when_nothing_moved() -> None:
+    """The flow is measured against the keyframe base attending to itself, so a frame whose
+    base equals the keyframe's warps the keyframe onto itself, at any weights; a frame that
+    differs moves it. Breaks if the flow is taken against the grid or the guide is not wired."""
+    torch.manual_seed(0)
+    model = HybridIMF(preset("hybrid-tiny", size=128, hybrid_reference="warp")).eval()
+    for p in model.alignment.parameters():  # as if trained: a flow head that answers
+        torch.nn.init.normal_(p, std=0.05) if p.dim() > 1 else None
+    keyframe, bases = torch.rand(1, 3, 128, 128), torch.rand(3, 3, 64, 64)
+    bases[1] = bases[0]
+    guide = _decoder_inputs(model, keyframe, bases)["guide"]
+    torch.testing.assert_close(guide[1], keyframe[0], atol=2e-4, rtol=0)  # float noise of batched rows
+    assert (guide[2] - keyframe[0]).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("mode, uses_keyframe", [("attend", True), ("warp", True), ("none", False)])
+def test_what_the_keyframe_is_worth(mode: str, uses_keyframe: bool) -> None:
+    """With DF's correction switched on, a different keyframe changes the frames of "attend"
+    and "warp" and leaves those of "none" (the super-resolution ablation) alone."""
+    torch.manual_seed(0)
+    model = HybridIMF(preset("hybrid-tiny", size=128, hybrid_reference=mode)).eval()
+    torch.nn.init.normal_(model.frame_decoder.to_rgb.weight, std=0.1)
+    bases = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        a, b = (model.decode(model.prepare_reference(torch.rand(1, 3, 128, 128), bases[:1]), bases) for _ in range(2))
+    assert torch.equal(a, b) != uses_keyframe
 
 
 def test_hybrid_file_round_trip(tmp_path: Path, clip: Path, untrained) -> None:

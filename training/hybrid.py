@@ -25,7 +25,7 @@ from imfcodec.rate import kbps
 
 from ..atomic import atomic_path
 from ..errors import ConfigError
-from .data import FrameCache
+from .data import FrameCache, parallel_map
 from .trainer import Trainer
 
 BASE_GOP = 250  # frames per closed GOP in the cache: the codec's default --max-keyframe-interval
@@ -50,16 +50,25 @@ def build_base_cache(folder: Path, cache: FrameCache, variants: tuple[tuple[int,
     for side, crf in variants:
         path = folder / f"bases-{side}-crf{crf}.npy"
         if not path.is_file():
+            gops = [
+                (a, min(a + BASE_GOP, int(start + length)))
+                for start, length in zip(cache.clip_start, cache.clip_length)
+                for a in range(int(start), int(start + length), BASE_GOP)
+            ]
+            pictures = parallel_map(_code_base, [(np.asarray(cache.frames[a:b]), side, crf) for a, b in gops])
             out = np.empty((len(cache.frames), side, side, 3), dtype=np.uint8)
-            for start, length in zip(cache.clip_start, cache.clip_length):
-                for a in range(int(start), int(start + length), BASE_GOP):
-                    b = min(a + BASE_GOP, int(start + length))
-                    low = downscale(np.asarray(cache.frames[a:b]), side)
-                    out[a:b] = decode_base(encode_base(low, crf), len(low))
+            for (a, b), low in zip(gops, pictures):
+                out[a:b] = low
             with atomic_path(path) as tmp, open(tmp, "wb") as f:
                 np.save(f, out)
         bases[(side, crf)] = np.load(path, mmap_mode="r")
     return bases
+
+
+def _code_base(frames: np.ndarray, side: int, crf: int) -> np.ndarray:
+    """One closed GOP of frames (T, S, S, 3) through the base layer: (T, side, side, 3) decoded."""
+    low = downscale(frames, side)
+    return decode_base(encode_base(low, crf), len(low))
 
 
 def sample_hybrid_pairs(

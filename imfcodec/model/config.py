@@ -39,6 +39,9 @@ def _tuples(value: Any) -> Any:
     return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
+HYBRID_REFERENCES = ("attend", "warp", "none")
+
+
 @dataclass(frozen=True)
 class IMFConfig(JsonConfig):
     """Everything needed to build an IMF model; stored as JSON beside its weights."""
@@ -78,6 +81,11 @@ class IMFConfig(JsonConfig):
     # imf: frames from tokens (IMF); hybrid: frames from a low-resolution base layer
     # restored with the keyframe (model/hybrid.py).
     architecture: str = "imf"
+    # How a hybrid model uses its keyframe: "attend" (IMFA aligns the keyframe's features to
+    # the frame), "warp" (as attend, and the finest attended scale's attention also gives a
+    # flow that warps the keyframe's pixels into DF's input), or "none" (super-resolution of
+    # the base alone: the ablation that measures what the keyframe is worth).
+    hybrid_reference: str = "attend"
 
     def __post_init__(self) -> None:
         if self.size % 32:
@@ -88,6 +96,8 @@ class IMFConfig(JsonConfig):
             raise ConfigError("attention_scales must be sorted and unique")
         if self.architecture not in ("imf", "hybrid"):
             raise ConfigError(f"architecture must be imf or hybrid, got {self.architecture!r}")
+        if self.hybrid_reference not in HYBRID_REFERENCES:
+            raise ConfigError(f"hybrid_reference must be one of {HYBRID_REFERENCES}, got {self.hybrid_reference!r}")
         if self.correction_gate < 0:
             raise ConfigError(f"correction_gate must be >= 0, got {self.correction_gate}")
 

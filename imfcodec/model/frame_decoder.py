@@ -22,7 +22,7 @@ class FrameDecoder(nn.Module):
     The output is not clamped here: a clamp would stop gradients; the codec clamps.
     """
 
-    def __init__(self, config: IMFConfig) -> None:
+    def __init__(self, config: IMFConfig, guide: bool = False) -> None:
         super().__init__()
         c, d = config.feature_channels, config.decoder_channels
         self.identity_path = config.identity_path
@@ -30,6 +30,9 @@ class FrameDecoder(nn.Module):
         self.ups = nn.ModuleList([UpBlock(d[s + 1], d[s]) for s in range(2, -1, -1)])
         # The base enters at scale 0 (1/4 of the side) as 4×4 pixel patches, so DF sees what it corrects.
         extra = 3 * BASE_PATCH**2 if config.identity_path else 0
+        # A guide image (the hybrid's warped keyframe) enters the same way.
+        extra += 3 * BASE_PATCH**2 if guide else 0
+        self.guided = guide
         self.fuse = nn.ModuleList(
             [
                 nn.Sequential(
@@ -44,14 +47,21 @@ class FrameDecoder(nn.Module):
             nn.init.zeros_(self.to_rgb.weight)
             nn.init.zeros_(self.to_rgb.bias)  # type: ignore[arg-type]  # Conv2d(bias=True) has one
 
-    def forward(self, features: list[torch.Tensor], base: torch.Tensor | None, gate: torch.Tensor | None = None) -> torch.Tensor:
-        """gate: (B,) in [0, 1], scales the correction on the base (None: 1)."""
+    def forward(
+        self, features: list[torch.Tensor], base: torch.Tensor | None, gate: torch.Tensor | None = None, guide: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """gate: (B,) in [0, 1], scales the correction on the base (None: 1). guide: (B, 3, S, S),
+        required by a decoder built with guide=True, a second image DF sees but does not add to."""
+        if (guide is not None) != self.guided:
+            raise ValueError("this frame decoder was built with guide=%s" % self.guided)
         h = self.entry(features[3])
         for i, s in enumerate(range(2, -1, -1)):
             h = self.ups[i](h)
             parts = [h, features[s]]
             if s == 0 and base is not None:
                 parts.append(F.pixel_unshuffle(base * 2 - 1, BASE_PATCH))
+            if s == 0 and guide is not None:
+                parts.append(F.pixel_unshuffle(guide * 2 - 1, BASE_PATCH))
             h = self.fuse[i](torch.cat(parts, dim=1))
         out = F.pixel_shuffle(self.to_rgb(F.leaky_relu(h, 0.2)), BASE_PATCH)
         if base is not None:

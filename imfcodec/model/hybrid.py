@@ -13,6 +13,13 @@ blur and coding noise and attention matches content, not sharpness (TTSR's desig
 and Gemino use the same idea). ES is a second dense feature encoder, EF's architecture
 with its own weights. DF's last layer starts at zero: the untrained hybrid returns u_t
 exactly, the low-resolution anchor, and training has to earn every dB above it.
+
+`config.hybrid_reference` picks how the keyframe enters: "attend" as drawn above; "warp"
+adds a pixel path, because attention at 1/8 of the side cannot carry detail finer than
+its cells: the finest attended scale also returns the attention's expected source
+position (IMFA's carry_positions), a flow that warps the keyframe's pixels, and DF sees the
+warped keyframe beside u_t; "none" drops the keyframe (super-resolution of the base alone,
+the ablation that measures what the keyframe is worth).
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from torch import nn
 from .config import NUM_SCALES, IMFConfig
 from .encoders import DenseFeatureEncoder
 from .frame_decoder import FrameDecoder
+from .imf import warp
 from .motion import ImplicitMotionAlignment
 
 
@@ -37,6 +45,10 @@ class HybridReference:
     image: torch.Tensor
     keys: dict[int, torch.Tensor]
     values: dict[int, torch.Tensor]
+    # "warp" only: the keyframe base's own source positions (1, N, 2) and its ES features
+    # (1, C, h, w) at the finest attended scale, against which a frame's flow is measured.
+    positions: torch.Tensor | None = None
+    motion: torch.Tensor | None = None
 
 
 def upsample(base: torch.Tensor, size: int) -> torch.Tensor:
@@ -52,17 +64,29 @@ class HybridIMF(nn.Module):
         if config.motion_channels != config.feature_channels:
             raise ValueError("the hybrid's IMFA takes ES features as its queries: motion_channels must equal feature_channels")
         self.config = config
-        self.feature_encoder = DenseFeatureEncoder(config)  # EF: the keyframe's detail
+        self.mode = config.hybrid_reference
+        # Registration order is parameter order, which optimiser states in checkpoints follow.
+        if self.mode != "none":
+            self.feature_encoder = DenseFeatureEncoder(config)  # EF: the keyframe's detail
         self.structure_encoder = DenseFeatureEncoder(config)  # ES: what a base picture shows
-        self.alignment = nn.ModuleDict({str(s): ImplicitMotionAlignment(config, s, carry_positions=False) for s in config.attention_scales})
-        self.frame_decoder = FrameDecoder(config)  # DF, its correction zero-initialised
+        if self.mode != "none":
+            flow_scale = config.finest_attention_scale if self.mode == "warp" else None
+            self.alignment = nn.ModuleDict(
+                {str(s): ImplicitMotionAlignment(config, s, carry_positions=s == flow_scale) for s in config.attention_scales}
+            )
+        self.frame_decoder = FrameDecoder(config, guide=self.mode == "warp")  # DF, its correction zero-initialised
 
     def prepare_reference(self, keyframe: torch.Tensor, keyframe_base: torch.Tensor) -> HybridReference:
         """keyframe (R, 3, S, S) decoded; keyframe_base (R, 3, b, b): the group's first base picture."""
+        if self.mode == "none":
+            return HybridReference(keyframe, {}, {})
         features = self.feature_encoder(keyframe)
         structure = self.structure_encoder(upsample(keyframe_base, self.config.size))
         keys = {s: self.alignment[str(s)].keys(structure[s]) for s in self.config.attention_scales}
         values = {s: self.alignment[str(s)].values(features[s]) for s in self.config.attention_scales}
+        if self.mode == "warp":
+            s = self.config.finest_attention_scale
+            return HybridReference(keyframe, keys, values, self.alignment[str(s)].source_positions(keys[s], keys[s]), structure[s])
         return HybridReference(keyframe, keys, values)
 
     def decode(self, reference: HybridReference, bases: torch.Tensor) -> torch.Tensor:
@@ -71,13 +95,22 @@ class HybridIMF(nn.Module):
         structure = self.structure_encoder(upsampled)
         batch = bases.shape[0]  # one reference for all rows, or one per row
         features = list(structure)
-        for s in self.config.attention_scales:
+        flow = None
+        for s in reference.keys:
             keys = reference.keys[s].expand(batch, -1, -1, -1)
             values = reference.values[s].expand(batch, -1, -1, -1)
-            aligned, _ = self.alignment[str(s)](structure[s], keys, values)
+            positions = motion = None
+            if self.alignment[str(s)].carry_positions and reference.positions is not None and reference.motion is not None:
+                positions = reference.positions.expand(batch, -1, -1)
+                motion = reference.motion.expand(batch, -1, -1, -1)
+            aligned, f = self.alignment[str(s)](structure[s], keys, values, positions, motion)
             features[s] = structure[s] + aligned
+            flow = f if f is not None else flow
         assert len(features) == NUM_SCALES
-        return self.frame_decoder(features, upsampled)
+        guide = None
+        if flow is not None:
+            guide = warp(reference.image.expand(batch, -1, -1, -1), flow)
+        return self.frame_decoder(features, upsampled, guide=guide)
 
     def forward(self, keyframe: torch.Tensor, keyframe_base: torch.Tensor, bases: torch.Tensor) -> torch.Tensor:
         """Training path, one keyframe per row: keyframe (B, 3, S, S), keyframe_base and
