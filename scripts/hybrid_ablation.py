@@ -1,0 +1,51 @@
+"""Hybrid models side by side on the dev clips: each clip's first 250 frames as one keyframe
+group (AV1 keyframe at --quality 4) over the same base layer, PSNR-RGB of the model and of
+the bicubic base it refines (training/hybrid.py: evaluate_hybrid_clip).
+
+    python scripts/hybrid_ablation.py DEV_DIR MODEL.safetensors [MODEL ...] [--variants 96:50,64:50]
+
+Prints a markdown table for docs/TRAINING.md: mean over clips per model and base variant.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from imfcodec.bench.protocol import PROTOCOL_FRAMES
+from imfcodec.model.hybrid import HybridIMF
+from imfcodec.model.weights import load_weights
+from imfcodec.training.data import load_validation_clips
+from imfcodec.training.hybrid import evaluate_hybrid_clip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("dev", type=Path)
+    parser.add_argument("models", nargs="+")
+    parser.add_argument("--variants", default="96:50")
+    parser.add_argument("--frames", type=int, default=PROTOCOL_FRAMES)
+    args = parser.parse_args()
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    variants = [tuple(int(x) for x in v.split(":")) for v in args.variants.split(",")]
+    clips = load_validation_clips(args.dev, 256, args.frames)
+    print("| model | base | PSNR-RGB (dB) | bicubic base (dB) | gain (dB) | kbps (keyframe + base) |")
+    print("|---|---|---|---|---|---|")
+    for name in args.models:
+        model = load_weights(name).model
+        assert isinstance(model, HybridIMF)
+        for side, crf in variants:
+            rows = [evaluate_hybrid_clip(model, c, (side, crf)) for c in clips.values()]
+            mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+            print(
+                f"| {Path(name).stem} | {side}², CRF {crf} | {mean['psnr']:.2f} | {mean['psnr_bicubic']:.2f} | "
+                f"{mean['gain_db']:+.2f} | {mean['kbps']:.1f} |",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
