@@ -202,16 +202,10 @@ def decode(
     """Decode an .imf file to video or PNG frames."""
     with _errors(output):
         from .codec.decoder import DecodeOptions, decode_file, read_imf
-        from .model.weights import find_model_by_id, load_weights, resolve_model
+        from .model.weights import load_weights, model_for_file
 
         imf = read_imf(input)
-        if model is None:
-            path = find_model_by_id(imf.header["model_id"])
-            if path is None:
-                raise ImfcodecError(f"{input} needs model {imf.header['model_id']}, which this installation does not have (pass --model)")
-        else:
-            path = resolve_model(model)
-        loaded = load_weights(path, _device(device))
+        loaded = load_weights(model_for_file(imf.header["model_id"], model), _device(device))
         import time
 
         t0 = time.time()
@@ -224,6 +218,44 @@ def decode(
             count = decode_file(input, output, loaded, DecodeOptions(start_frame, frames, batch_size), imf=imf, on_progress=report)
         if not quiet:
             console.print(f"{output}: {count} frames in {time.time() - t0:.1f} s")
+
+
+@app.command()
+def sample(
+    output: Path = typer.Argument(Path("sample.mp4"), help="Where to write the clip (.mp4)."),
+    synthetic: bool = typer.Option(False, help="ffmpeg's testsrc2 pattern with a tone instead of the real talking head."),
+) -> None:
+    """Write a sample clip: 5 s of a real talking head (shipped in the package), or --synthetic."""
+    with _errors(output):
+        from .codec.sample import make_synthetic_sample, write_sample
+
+        path = make_synthetic_sample(output) if synthetic else write_sample(output)
+        console.print(f"{path}: {'synthetic test pattern, 4 s' if synthetic else 'a talking head, 5 s, 256², 25 fps'}")
+
+
+@app.command()
+def compare(
+    source: Path = typer.Argument(..., help="The clip the .imf file was encoded from."),
+    input: Path = typer.Argument(..., help="An .imf file."),
+    output: Path = typer.Argument(..., help="The side-by-side video (.mp4, .mkv or .y4m)."),
+    anchor: str = typer.Option("svtav1", help="svtav1 | x265 | svtav1-lowres (96², upscaled): encoded at imfcodec's rate."),
+    plot: Optional[Path] = typer.Option(None, help="Per-frame PSNR plot (default: OUTPUT with .png)."),
+    model: Optional[str] = typer.Option(None, help="Model name or path (default: the shipped model the file names)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Source | imfcodec | a conventional codec at the same rate, side by side, and a PSNR plot."""
+    with _errors(output):
+        from .bench.compare import compare as run_compare
+        from .codec.decoder import read_imf
+        from .model.weights import load_weights, model_for_file
+
+        loaded = load_weights(model_for_file(read_imf(input).header["model_id"], model))
+        result = run_compare(source, input, output, loaded, anchor, plot, say=(lambda _m: None) if quiet else console.print)
+        if not quiet:
+            console.print(
+                f"{output}: {result.frames} frames; imfcodec {result.imf_kbps:.2f} kbps {result.imf_psnr.mean():.2f} dB, "
+                f"{result.anchor} (CRF {result.anchor_crf}) {result.anchor_kbps:.2f} kbps {result.anchor_psnr.mean():.2f} dB"
+            )
 
 
 @app.command()

@@ -88,9 +88,13 @@ class StructuralLoss(nn.Module):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         x, y = x.float().clamp(0, 1), y.float()
-        if min(x.shape[-2:]) >= MS_SSIM_MIN_SIDE:
-            return 1 - ms_ssim(x, y, data_range=1.0, size_average=True)
-        return 1 - ssim(x, y, data_range=1.0, size_average=True, win_size=7)
+        # In fp32 even under autocast: SSIM's variances are differences of means of squares,
+        # which bf16 cancels into noise; with them the hybrid's bf16 training left its course
+        # within 30 steps (docs/TRAINING.md).
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            if min(x.shape[-2:]) >= MS_SSIM_MIN_SIDE:
+                return 1 - ms_ssim(x, y, data_range=1.0, size_average=True)
+            return 1 - ssim(x, y, data_range=1.0, size_average=True, win_size=7)
 
 
 def perceptual_loss(vgg_weights: str | None) -> nn.Module:

@@ -53,7 +53,7 @@ class FrameDecoder(nn.Module):
         """gate: (B,) in [0, 1], scales the correction on the base (None: 1). guide: (B, 3, S, S),
         required by a decoder built with guide=True, a second image DF sees but does not add to."""
         if (guide is not None) != self.guided:
-            raise ValueError("this frame decoder was built with guide=%s" % self.guided)
+            raise ValueError(f"this frame decoder was built with guide={self.guided}")
         h = self.entry(features[3])
         for i, s in enumerate(range(2, -1, -1)):
             h = self.ups[i](h)

@@ -151,3 +151,14 @@ def find_model_by_id(model_id: str) -> Path | None:
         if recorded == model_id and file_sha256(path) == model_id:
             return path
     return None
+
+
+def model_for_file(model_id: str, name_or_path: str | None = None) -> Path:
+    """The weights that decode a file whose header names `model_id`: `name_or_path` when
+    given, else the shipped model with that id."""
+    if name_or_path is not None:
+        return resolve_model(name_or_path)
+    path = find_model_by_id(model_id)
+    if path is None:
+        raise WeightsError(f"the file needs model {model_id}, which this installation does not have (pass --model)")
+    return path

@@ -1,0 +1,175 @@
+"""`imfcodec compare`: the source, imfcodec and a conventional codec at the same rate, side by
+side in one video, each panel labelled with its codec, rate and running PSNR, plus a plot
+of the per-frame PSNR of both codecs with imfcodec's keyframes marked.
+
+The anchor is the benchmark's own (bench/anchors.py, low delay as EVALUATION.md fixes it);
+its CRF is found by bisection so that its video rate is the nearest it can come to the
+.imf file's video rate (audio excluded from both).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from ..atomic import atomic_path
+from ..codec.decoder import iter_decoded_frames, read_imf
+from ..codec.info import describe
+from ..codec.video_io import VideoWriter, iter_frames
+from ..errors import ImfcodecError
+from ..model.weights import LoadedModel
+from ..rate import kbps
+from .anchors import AnchorResult, encode_anchor
+from .metrics import psnr_rgb_per_frame
+
+# --anchor -> (bench anchor, side of the coded picture or None for full size, CRF range)
+ANCHOR_CHOICES: dict[str, tuple[str, int | None, tuple[int, int]]] = {
+    "svtav1": ("svtav1", None, (1, 63)),
+    "x265": ("x265", None, (0, 51)),
+    "svtav1-lowres": ("svtav1", 96, (1, 63)),
+}
+LABEL_HEIGHT = 24  # pixels of the caption bar above each panel
+
+
+@dataclass
+class Comparison:
+    """What `compare` measured: rates in kbps (video only), PSNR-RGB per frame in dB."""
+
+    frames: int
+    imf_kbps: float
+    anchor: str
+    anchor_crf: int
+    anchor_kbps: float
+    imf_psnr: np.ndarray  # (T,)
+    anchor_psnr: np.ndarray  # (T,)
+    keyframes: list[int]
+
+
+def _require_plotting() -> None:
+    try:
+        import matplotlib  # noqa: F401
+        import PIL  # noqa: F401
+    except ImportError:
+        raise ImfcodecError("compare draws its captions and plot with Pillow and matplotlib: pip install 'imfcodec[bench]'") from None
+
+
+def match_rate(
+    anchor: str, reference: np.ndarray, fps: Fraction, target_kbps: float, workdir: Path, say: Callable[[str], None] = print
+) -> AnchorResult:
+    """The anchor encoded at the CRF whose video rate is nearest `target_kbps`: a bisection
+    over the CRF range (the rate falls as the CRF rises), about six encodes."""
+    name, side, (lo, hi) = ANCHOR_CHOICES[anchor]
+    tried: dict[int, tuple[AnchorResult, float]] = {}
+    while lo <= hi:
+        crf = (lo + hi) // 2
+        result = encode_anchor(name, reference, fps, crf, workdir, side=side)
+        rate = kbps(result.es_bytes, len(reference), float(fps))
+        tried[crf] = (result, rate)
+        say(f"{anchor} CRF {crf}: {rate:.2f} kbps (target {target_kbps:.2f})")
+        if rate > target_kbps:
+            lo = crf + 1
+        else:
+            hi = crf - 1
+    return min(tried.values(), key=lambda t: abs(t[1] - target_kbps))[0]
+
+
+def _caption(panel: np.ndarray, text: str) -> np.ndarray:
+    """(S, S, 3) uint8 -> (LABEL_HEIGHT + S, S, 3): `text` in white on a black bar above it."""
+    from PIL import Image, ImageDraw
+
+    bar = Image.new("RGB", (panel.shape[1], LABEL_HEIGHT))
+    ImageDraw.Draw(bar).text((4, 6), text, fill=(255, 255, 255))
+    return np.concatenate([np.asarray(bar), panel])
+
+
+def side_by_side(panels: list[np.ndarray], captions: list[str]) -> np.ndarray:
+    """Equal-sized (S, S, 3) frames, each under its caption, left to right: (24 + S, n·S, 3)."""
+    return np.concatenate([_caption(p, c) for p, c in zip(panels, captions)], axis=1)
+
+
+def plot_psnr(result: Comparison, path: Path) -> None:
+    """Per-frame PSNR-RGB of both codecs, imfcodec's keyframes as dotted lines, to a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 4))
+    t = np.arange(result.frames)
+    ax.plot(t, result.imf_psnr, label=f"imfcodec, {result.imf_kbps:.2f} kbps, mean {result.imf_psnr.mean():.2f} dB")
+    ax.plot(
+        t,
+        result.anchor_psnr,
+        label=f"{result.anchor} CRF {result.anchor_crf}, {result.anchor_kbps:.2f} kbps, mean {result.anchor_psnr.mean():.2f} dB",
+    )
+    for i, k in enumerate(result.keyframes):
+        ax.axvline(k, color="gray", linestyle=":", linewidth=1, label="imfcodec keyframe" if i == 0 else None)
+    ax.set_xlabel("frame")
+    ax.set_ylabel("PSNR-RGB (dB)")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+
+
+def compare(
+    source: Path,
+    imf_path: Path,
+    output: Path,
+    loaded: LoadedModel,
+    anchor: str = "svtav1",
+    plot: Path | None = None,
+    say: Callable[[str], None] = print,
+) -> Comparison:
+    """Write `output` (a side-by-side video) and `plot` (default: `output` as .png)."""
+    if anchor not in ANCHOR_CHOICES:
+        raise ImfcodecError(f"unknown anchor {anchor!r}; choose from {', '.join(ANCHOR_CHOICES)}")
+    _require_plotting()
+    imf = read_imf(imf_path)
+    info = describe(imf)
+    h = imf.header
+    fps = Fraction(h["fps_num"], h["fps_den"])
+    size = int(h["size"])
+    say(f"decoding {imf_path} ({imf.frame_count} frames)")
+    decoded = np.stack(list(iter_decoded_frames(imf, loaded)))
+    reference = np.stack(list(iter_frames(source, size=size, crop=h.get("crop") or "center", max_frames=len(decoded))))
+    if len(reference) != len(decoded):
+        raise ImfcodecError(f"{source} has {len(reference)} frames, {imf_path} {len(decoded)}: is it the clip the file was encoded from?")
+    imf_kbps = float(info["kbps"]["video"])
+    with tempfile.TemporaryDirectory(prefix="imfcodec-compare-") as tmp:
+        result = match_rate(anchor, reference, fps, imf_kbps, Path(tmp), say)
+    comparison = Comparison(
+        frames=len(decoded),
+        imf_kbps=imf_kbps,
+        anchor=anchor,
+        anchor_crf=result.crf,
+        anchor_kbps=kbps(result.es_bytes, len(reference), float(fps)),
+        imf_psnr=psnr_rgb_per_frame(reference, decoded),
+        anchor_psnr=psnr_rgb_per_frame(reference, result.frames),
+        keyframes=[g.first_frame for g in imf.groups],
+    )
+    say(f"writing {output}")
+    height, width = LABEL_HEIGHT + size, 3 * size
+    with atomic_path(output) as tmp:
+        writer = VideoWriter(tmp, fps, width, height, suffix=output.suffix)
+        try:
+            for t in range(len(decoded)):
+                imf_running = comparison.imf_psnr[: t + 1].mean()
+                anchor_running = comparison.anchor_psnr[: t + 1].mean()
+                captions = [
+                    f"source  frame {t}",
+                    f"imfcodec {imf_kbps:.1f} kbps {imf_running:.2f} dB" + ("  KEY" if t in comparison.keyframes else ""),
+                    f"{anchor} {comparison.anchor_kbps:.1f} kbps {anchor_running:.2f} dB",
+                ]
+                writer.write(side_by_side([reference[t], decoded[t], result.frames[t]], captions))
+        finally:
+            writer.close()
+    plot_psnr(comparison, plot or output.with_suffix(".png"))
+    return comparison
