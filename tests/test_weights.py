@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pickle
 from pathlib import Path
@@ -10,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from imfcodec.model import IMF, preset
+from imfcodec.model import IMF, HybridIMF, preset
 from imfcodec.model.prior import frozen_tables
-from imfcodec.model.weights import WeightsError, file_sha256, load_weights, resolve_model, save_weights
+from imfcodec.model.weights import WeightsError, file_sha256, load_weights, resolve_model, save_weights, write_shared_model
 
 
 def test_round_trip_is_bit_exact(tmp_path: Path) -> None:
@@ -74,9 +75,57 @@ def test_shipped_models() -> None:
         loaded = load_weights(path)
         assert (loaded.tables is not None) == (loaded.model.config.architecture == "imf"), name
         assert path.stat().st_size < 40 * 2**20, name
-        assert find_model_by_id(file_sha256(path)) == path  # files made with it still decode
+        assert find_model_by_id(loaded.model_id) == path  # files made with it still decode
+        recorded = json.loads(path.with_suffix(".json").read_text())["model_id"]
+        assert loaded.model_id == recorded, name
     # v2 is v1's weights with the correction gate on; v1 keeps decoding without it.
     v1, v2 = load_weights(shipped["imf-small-v1"]), load_weights(shipped["imf-small-v2"])
     assert v1.model.config.correction_gate == 0.0 and v2.model.config.correction_gate == 0.1
     a, b = v1.model.state_dict(), v2.model.state_dict()
     assert a.keys() == b.keys() and all(a[k].equal(b[k]) for k in a)
+    # Stored once: v2 is a description that names v1's tensor file.
+    assert shipped["imf-small-v2"].suffix == ".json"
+    assert json.loads(shipped["imf-small-v2"].read_text())["tensors"] == shipped["imf-small-v1"].name
+
+
+def test_shared_tensors_keep_the_single_file_id(tmp_path: Path) -> None:
+    """A model stored as a description over another's tensors has the id its own single
+    file would have had (so files written before the split still find it), and any change
+    to its config, its tensors or the file it names is refused, not silently decoded."""
+    torch.manual_seed(0)
+    model = IMF(preset("tiny", size=64)).eval()
+    single = tmp_path / "single.safetensors"
+    single_id = save_weights(model, single, provenance={"purpose": "test"})
+    gated = IMF(dataclasses.replace(model.config, correction_gate=0.1))
+    gated.load_state_dict(model.state_dict())
+    gated_id = save_weights(gated, tmp_path / "gated.safetensors", provenance={"purpose": "gated"})
+    config = json.loads(gated.config.to_json())
+    shared = tmp_path / "shared.json"
+    assert write_shared_model(config, {"purpose": "gated"}, single, shared) == gated_id
+    loaded = load_weights(shared)
+    assert loaded.model_id == gated_id != single_id and loaded.model.config.correction_gate == 0.1
+    assert all(loaded.model.state_dict()[k].equal(v) for k, v in model.state_dict().items())
+
+    manifest = json.loads(shared.read_text())
+    for change, message in [
+        ({"config": {**config, "correction_gate": 0.2}}, "not the recorded id"),
+        ({"tensors": "../single.safetensors"}, "beside it"),
+        ({"tensors_sha256": "0" * 64}, "not the one it was made with"),
+        ({"tensors": 5}, "not a model description"),
+    ]:
+        bad = tmp_path / "bad.json"
+        bad.write_text(json.dumps({**manifest, **change}))
+        with pytest.raises(WeightsError, match=message):
+            load_weights(bad)
+
+
+def test_fp16_storage_is_half_the_size_and_loads_as_fp32(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = HybridIMF(preset("hybrid-tiny", size=64)).eval()
+    save_weights(model, tmp_path / "a.safetensors")
+    save_weights(model, tmp_path / "h.safetensors", dtype=torch.float16)
+    assert (tmp_path / "h.safetensors").stat().st_size < 0.55 * (tmp_path / "a.safetensors").stat().st_size
+    loaded = load_weights(tmp_path / "h.safetensors").model
+    for k, v in model.state_dict().items():
+        w = loaded.state_dict()[k]
+        assert w.dtype == v.dtype and torch.equal(w, v.half().to(v.dtype) if v.is_floating_point() else v), k

@@ -3,8 +3,17 @@
 A weights file holds the model's tensors, the prior's integer tables under
 `prior.tables` (Q, D, 2K+2) int32, and in its metadata the model config and the
 training provenance. A JSON file with the same stem repeats config, provenance and id
-for people and tools. The model id is the SHA-256 of the .safetensors file. Nothing on
-this path unpickles: a file that is not safetensors is refused before it is parsed.
+for people and tools. The model id is the SHA-256 of that single .safetensors file: the
+hash of tensors and config together, so it names exactly what decodes a file.
+
+Models that differ only in configuration share their tensors (imf-small-v2 is imf-small-v1
+plus a correction gate): the JSON file of such a model names another model's tensor file
+under "tensors", and the model is loaded from that JSON. Its id is still the hash of its
+own single-file form, rebuilt in memory from the shared tensors and its own config and
+checked against the recorded id at every load. Tensors may be stored in fp16: they are
+widened to the model's fp32 on load, the same way on every run.
+
+Nothing on this path unpickles: a file that is not safetensors is refused before it is parsed.
 """
 
 from __future__ import annotations
@@ -18,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save, save_file
 
 from .. import atomic
 from ..atomic import atomic_path
@@ -55,29 +64,56 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _metadata(config: dict[str, Any], provenance: dict[str, Any]) -> dict[str, str]:
+    """The single-file form's metadata. `config` as recorded (not re-serialised through
+    IMFConfig, whose later fields would change the bytes and so the id).
+    One metadata key: safetensors stores metadata as a hash map whose order varies from
+    run to run, and the model id (the file's hash) must not."""
+    info = {"format": FORMAT, "config": config, "provenance": provenance}
+    return {"imfcodec": json.dumps(info, sort_keys=True)}
+
+
 def save_weights(
-    model: IMF | HybridIMF, path: str | Path, tables: np.ndarray | None = None, provenance: dict[str, Any] | None = None
+    model: IMF | HybridIMF,
+    path: str | Path,
+    tables: np.ndarray | None = None,
+    provenance: dict[str, Any] | None = None,
+    dtype: torch.dtype = torch.float32,
 ) -> str:
-    """Write `path` (.safetensors) and its .json sidecar atomically; returns the model id."""
+    """Write `path` (.safetensors) and its .json sidecar atomically; returns the model id.
+    `dtype`: how floating-point tensors are stored (fp32, or fp16 at half the size)."""
     path = Path(path)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tensors = {k: (v.to(dtype) if v.is_floating_point() else v).detach().cpu().contiguous() for k, v in model.state_dict().items()}
     if tables is not None:
         tensors[TABLES_KEY] = torch.from_numpy(np.ascontiguousarray(tables, dtype=np.int32))
-    # One metadata key: safetensors stores metadata as a hash map whose order varies from
-    # run to run, and the model id (the file's hash) must not.
-    info = {"format": FORMAT, "config": json.loads(model.config.to_json()), "provenance": provenance or {}}
-    metadata = {"imfcodec": json.dumps(info, sort_keys=True)}
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=metadata)
+        save_file(tensors, str(tmp), metadata=_metadata(json.loads(model.config.to_json()), provenance or {}))
     model_id = file_sha256(path)
     sidecar = {
         "model_id": model_id,
-        "config": info["config"],
+        "config": json.loads(model.config.to_json()),
         "provenance": provenance or {},
         "has_entropy_tables": tables is not None,
     }
     atomic.write_text(path.with_suffix(".json"), json.dumps(sidecar, indent=2, sort_keys=True) + "\n")
+    return model_id
+
+
+def write_shared_model(config: dict[str, Any], provenance: dict[str, Any], tensors_file: Path, path: Path) -> str:
+    """A model that reuses `tensors_file` (same folder) with its own config: writes the JSON
+    `path` that names it, and returns the model id (the hash of its single-file form)."""
+    tensors = load_file(str(tensors_file))
+    model_id = hashlib.sha256(save(tensors, metadata=_metadata(config, provenance))).hexdigest()
+    manifest = {
+        "model_id": model_id,
+        "config": config,
+        "provenance": provenance,
+        "has_entropy_tables": TABLES_KEY in tensors,
+        "tensors": tensors_file.name,
+        "tensors_sha256": file_sha256(tensors_file),
+    }
+    atomic.write_text(path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return model_id
 
 
@@ -100,16 +136,51 @@ def _read_safetensors_metadata(path: Path) -> dict[str, Any]:
     return info
 
 
+def _read_manifest(path: Path) -> tuple[dict[str, Any], Path]:
+    """A shared-tensor model's JSON: its fields, and its tensor file (a name in the same folder)."""
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise WeightsError(f"{path}: not a model description ({exc})") from None
+    if not isinstance(manifest, dict) or not all(isinstance(manifest.get(k), str) for k in ("model_id", "tensors", "tensors_sha256")):
+        raise WeightsError(f"{path}: not a model description (model_id, tensors and tensors_sha256 are needed)")
+    if not isinstance(manifest.get("config"), dict) or not isinstance(manifest.get("provenance", {}), dict):
+        raise WeightsError(f"{path}: a model description needs its config and provenance as maps")
+    name = manifest["tensors"]
+    if Path(name).name != name or not name.endswith(".safetensors"):
+        raise WeightsError(f"{path}: tensors must name a .safetensors file beside it, got {name!r}")
+    return manifest, path.parent / name
+
+
 def load_weights(path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
-    """Load a model saved by `save_weights`; the model is in eval mode on `device`."""
+    """Load a model saved by `save_weights` (a .safetensors file) or described by a shared-
+    tensor JSON (write_shared_model); the model is in eval mode on `device`."""
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"{path}: no such weights file")
-    meta = _read_safetensors_metadata(path)
-    config = IMFConfig.from_dict(meta["config"])
-    tensors = load_file(str(path), device="cpu")
+    if path.suffix == ".json":
+        manifest, tensor_path = _read_manifest(path)
+        if not tensor_path.is_file() or file_sha256(tensor_path) != manifest["tensors_sha256"]:
+            raise WeightsError(f"{path}: its tensor file {tensor_path.name} is missing or not the one it was made with")
+        _read_safetensors_metadata(tensor_path)  # refuses anything that is not our safetensors
+        try:
+            config = IMFConfig.from_dict(manifest["config"])
+        except (TypeError, ValueError) as exc:
+            raise WeightsError(f"{path}: bad config ({exc})") from None
+        provenance = manifest.get("provenance", {})
+        tensors = load_file(str(tensor_path), device="cpu")
+        model_id = hashlib.sha256(save(tensors, metadata=_metadata(manifest["config"], provenance))).hexdigest()
+        if model_id != manifest["model_id"]:
+            raise WeightsError(f"{path}: its tensors and config hash to {model_id[:12]}…, not the recorded id {manifest['model_id'][:12]}…")
+    else:
+        meta = _read_safetensors_metadata(path)
+        config = IMFConfig.from_dict(meta["config"])
+        provenance = meta.get("provenance", {})
+        tensors = load_file(str(path), device="cpu")
+        model_id = file_sha256(path)
     tables = tensors.pop(TABLES_KEY, None)
     model = HybridIMF(config) if config.architecture == "hybrid" else IMF(config)
+    # Floating-point tensors stored in fp16 are widened to the parameters' fp32 by the copy.
     missing, unexpected = model.load_state_dict(tensors, strict=False)
     if missing or unexpected:
         raise WeightsError(f"{path}: weights do not match the config (missing {missing[:3]}, unexpected {unexpected[:3]})")
@@ -117,15 +188,23 @@ def load_weights(path: str | Path, device: str | torch.device = "cpu") -> Loaded
     return LoadedModel(
         model=model,
         tables=None if tables is None else tables.numpy().astype(np.int32),
-        model_id=file_sha256(path),
-        provenance=meta.get("provenance", {}),
+        model_id=model_id,
+        provenance=provenance,
         path=path,
     )
 
 
 def shipped_models() -> dict[str, Path]:
-    """Name -> path of every model shipped inside the package (old defaults included)."""
-    return {p.stem: p for p in sorted(SHIPPED_DIR.glob("*.safetensors"))}
+    """Name -> path of every model shipped inside the package (old defaults included): its
+    .safetensors file, or the JSON of a model that shares another's tensors."""
+    models = {}
+    for sidecar in sorted(SHIPPED_DIR.glob("*.json")):
+        own = sidecar.with_suffix(".safetensors")
+        if own.is_file():
+            models[sidecar.stem] = own
+        elif '"tensors"' in sidecar.read_text():
+            models[sidecar.stem] = sidecar
+    return models
 
 
 def resolve_model(name_or_path: str | None) -> Path:
@@ -143,12 +222,15 @@ def resolve_model(name_or_path: str | None) -> Path:
 def find_model_by_id(model_id: str) -> Path | None:
     """The shipped model whose id is `model_id`, if this installation has it."""
     for path in shipped_models().values():
-        sidecar = path.with_suffix(".json")
         try:
-            recorded = json.loads(sidecar.read_text()).get("model_id")
+            recorded = json.loads(path.with_suffix(".json").read_text()).get("model_id")
         except (OSError, json.JSONDecodeError):
             recorded = None
-        if recorded == model_id and file_sha256(path) == model_id:
+        if recorded != model_id:
+            continue
+        if path.suffix == ".json":
+            return path  # load_weights checks the id against the tensors it rebuilds it from
+        if file_sha256(path) == model_id:
             return path
     return None
 
