@@ -10,7 +10,7 @@ import pytest
 
 from imfcodec.training.checkpoint import CheckpointError
 from imfcodec.training.config import load_recipe
-from imfcodec.training.launcher import LaunchSpec, launch
+from imfcodec.training.launcher import LaunchSpec, WorkerFailed, launch
 from imfcodec.training.trainer import RunPaths, train
 from tests.conftest import synthetic_frames, write_clip
 
@@ -46,6 +46,16 @@ def test_ddp_two_cpu_workers(tmp_path: Path, data_dir: Path, cache_dir: Path) ->
     assert all(math.isfinite(m["loss"]) for m in logged)
     digests = {(run / f"weights-rank{r}.sha256").read_text() for r in (0, 1)}
     assert len(digests) == 1  # both ranks hold identical weights
+
+
+def test_a_failing_worker_is_one_line_not_a_launcher_traceback(tmp_path: Path, data_dir: Path, cache_dir: Path, capfd) -> None:
+    """A worker's own error (here: a hybrid recipe without base layers) reaches the user as
+    that one line and a WorkerFailed, not as the elastic launcher's ChildFailedError."""
+    cfg = load_recipe("hybrid_test").with_overrides(base_variants=())
+    with pytest.raises(WorkerFailed, match="rank 0"):
+        launch(cfg, RunPaths(data=data_dir, out=tmp_path / "bad", cache=cache_dir), LaunchSpec(gpus=0, workers=2))
+    err = capfd.readouterr().err
+    assert "error: a hybrid recipe needs data.base_variants" in err and "Traceback" not in err
 
 
 def test_bf16_autocast_step_on_cpu(tmp_path: Path, data_dir: Path, cache_dir: Path) -> None:

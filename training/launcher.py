@@ -9,9 +9,13 @@ import sys
 from dataclasses import dataclass
 
 from .. import atomic
-from ..errors import ConfigError
+from ..errors import ConfigError, ImfcodecError
 from .config import TrainConfig
 from .trainer import RunPaths, train
+
+
+class WorkerFailed(ImfcodecError):
+    """A launched worker exited with an error; it printed its own message first."""
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,13 @@ def launch(cfg: TrainConfig, paths: RunPaths, spec: LaunchSpec, resume: bool = F
     else:
         argv.append("--standalone")
     argv += ["--module", "imfcodec.training.worker", str(job)]
-    run(get_args_parser().parse_args(argv))
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+
+    try:
+        run(get_args_parser().parse_args(argv))
+    except ChildFailedError as exc:
+        ranks = ", ".join(f"rank {rank} (exit {f.exitcode})" for rank, f in sorted(exc.failures.items()))
+        raise WorkerFailed(f"training stopped: {ranks} failed; each worker's own message is above") from None
 
 
 if __name__ == "__main__":  # pragma: no cover

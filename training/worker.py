@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+from ..errors import ImfcodecError
 from .config import TrainConfig
 from .trainer import RunPaths, train
 
@@ -22,4 +23,7 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    try:
+        main(sys.argv[1:])
+    except ImfcodecError as exc:  # the user's to fix (a diverged run, a bad checkpoint): one line, no traceback
+        sys.exit(f"error: {exc}")
