@@ -123,3 +123,46 @@ def test_rotation_metadata_is_applied(tmp_path: Path, matrix: tuple[int, ...], k
     expected = np.rot90(frames, k=k, axes=(1, 2))
     assert got.shape == expected.shape
     assert np.abs(got.astype(int) - expected).max() <= 2
+
+
+def _variable_rate_clip(path: Path, intervals_ms: list[int]) -> list[int]:
+    """A clip whose frame i is grey level i*8, shown at the given intervals: its pts in ms."""
+    pts, t = [], 0
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width = stream.height = 32
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 1000)
+        for i, gap in enumerate(intervals_ms):
+            frame = av.VideoFrame.from_ndarray(np.full((32, 32, 3), i * 8, np.uint8), format="rgb24")
+            frame.pts, frame.time_base = t, Fraction(1, 1000)
+            out.mux(stream.encode(frame))
+            pts.append(t)
+            t += gap
+        out.mux(stream.encode(None))
+    return pts
+
+
+@pytest.mark.parametrize("suffix", [".mkv", ".mp4"])
+def test_variable_frame_rate_keeps_its_duration(tmp_path: Path, suffix: str) -> None:
+    """Frames are resampled to the reported constant rate: the clip keeps its length and
+    every frame shows what the source showed at that time. Fails if frames are read one
+    per slot whatever their timestamps (a 3.6 s clip came back as 1.3 s from .mkv)."""
+    intervals = [40, 120, 40, 200, 40, 40, 400, 40] * 3
+    path = tmp_path / f"vfr{suffix}"
+    pts = _variable_rate_clip(path, intervals)
+    fps = probe(path).fps
+    frames = list(iter_frames(path))
+    duration = sum(intervals) / 1000
+    assert abs(len(frames) / fps - duration) <= 2 / fps
+    for k in range(0, len(frames), 7):  # slot k shows the last source frame at or before k/fps (±half a slot)
+        t_ms = 1000 * k / fps
+        shown = max(i for i, p in enumerate(pts) if p <= t_ms + 500 / fps)
+        assert round(frames[k][..., 0].mean() / 8) == shown, k
+
+
+def test_constant_rate_reads_every_frame_once(tmp_path: Path) -> None:
+    path = tmp_path / "cfr.mp4"
+    _variable_rate_clip(path, [40] * 30)
+    frames = list(iter_frames(path))
+    assert len(frames) == 30 and [round(f[..., 0].mean() / 8) for f in frames] == list(range(30))

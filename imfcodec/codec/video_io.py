@@ -84,6 +84,12 @@ def _rotation(stream: av.video.stream.VideoStream, frame: av.VideoFrame | None =
     return int(round(rot)) % 360
 
 
+def frame_rate(stream: av.VideoStream) -> Fraction:
+    """The constant rate frames are read at (iter_frames resamples to it): the container's
+    average, else FFmpeg's guess, else 25."""
+    return Fraction(stream.average_rate or stream.guessed_rate or Fraction(25, 1))
+
+
 def probe(path: str | Path, sequence_fps: Fraction = SEQUENCE_FPS) -> VideoInfo:
     """Size, frame rate and audio presence of `path`'s first video stream (`sequence_fps`:
     the frame rate given to an image sequence)."""
@@ -91,7 +97,7 @@ def probe(path: str | Path, sequence_fps: Fraction = SEQUENCE_FPS) -> VideoInfo:
         if not container.streams.video:
             raise VideoInputError(f"{path}: no video stream")
         stream = container.streams.video[0]
-        fps = stream.average_rate or stream.guessed_rate or Fraction(25, 1)
+        fps = frame_rate(stream)
         try:
             first = next(container.decode(stream), None)
         except av.FFmpegError as exc:
@@ -134,28 +140,47 @@ def iter_frames(
 ) -> Iterator[np.ndarray]:
     """Yield RGB frames (H, W, 3) uint8 in display order, rotated upright; with `size`,
     squared and resized to (size, size, 3). Any pixel format or bit depth ffmpeg decodes;
-    videos, image-sequence patterns and folders of images alike (see `_open`)."""
+    videos, image-sequence patterns and folders of images alike (see `_open`).
+
+    Frames come at the constant rate `probe` reports, as ffmpeg's fps filter gives them:
+    each frame goes to the slot nearest its timestamp, a slot no frame reaches repeats the
+    one before, and of two frames on one slot the later is kept. A constant-rate input is
+    read frame for frame; a variable-rate one keeps its duration."""
     with _open(path, sequence_fps) as container:
         if not container.streams.video:
             raise VideoInputError(f"{path}: no video stream")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        rate = frame_rate(stream)
         count = 0
+        pending: tuple[int, np.ndarray] | None = None  # (slot, frame) not yet yielded
+        first_pts: int | None = None
         try:
             for frame in container.decode(stream):
+                if frame.pts is None or frame.time_base is None:
+                    slot = pending[0] + 1 if pending else 0  # no timing: one slot per frame
+                else:
+                    first_pts = frame.pts if first_pts is None else first_pts
+                    slot = max(round((frame.pts - first_pts) * frame.time_base * rate), pending[0] if pending else 0)
                 rgb: np.ndarray = frame.to_ndarray(format="rgb24")
                 rot = _rotation(stream, frame)
                 if rot:
                     rgb = np.ascontiguousarray(np.rot90(rgb, k=rot // 90))
-                yield to_square(rgb, size, crop) if size else rgb
-                count += 1
-                if max_frames is not None and count >= max_frames:
-                    return
+                image = to_square(rgb, size, crop) if size else rgb
+                if pending is not None and slot > pending[0]:
+                    for _ in range(slot - pending[0]):  # the pending frame, repeated up to this one's slot
+                        yield pending[1]
+                        count += 1
+                        if max_frames is not None and count >= max_frames:
+                            return
+                pending = (slot, image)
         except av.FFmpegError as exc:
-            if count == 0:
+            if count == 0 and pending is None:
                 raise VideoInputError(f"{path}: cannot decode video ({exc})") from None
             # A damaged tail: keep what decoded, as players do.
-            return
+        if pending is not None:
+            yield pending[1]
+            count += 1
         if count == 0:
             raise VideoInputError(f"{path}: the video has no frames")
 
