@@ -10,8 +10,8 @@ import pytest
 
 from imfcodec.bench.anchors import stored_video_bytes
 from imfcodec.bench.metrics import ms_ssim_per_frame, psnr, psnr_rgb_per_frame, psnr_yuv_per_frame
-from imfcodec.bench.run import parse_points, run_bench
-from imfcodec.bench.summary import bd_psnr, bd_rate
+from imfcodec.bench.run import parse_points, run_bench, summarize
+from imfcodec.bench.summary import bd_psnr, bd_rate, pareto_front
 from imfcodec.rate import kbps
 from tests.conftest import synthetic_frames, write_clip
 
@@ -98,3 +98,26 @@ def test_whole_bench_tiny(tmp_path: Path, tiny_model_path: Path) -> None:
     again = run_bench([clip], model=str(tiny_model_path), points="", anchors=["x264"], frames=8, size=64, out=tmp_path / "out", quiet=True)
     assert json.dumps(again) == json.dumps([r for r in records if r["codec"] == "x264"])  # NaN-safe
     assert not (tmp_path / "out" / "work" / "x264-crf27.mp4").exists()
+
+
+def test_pareto_front_keeps_the_best_point_at_each_rate() -> None:
+    a = ([1.0, 2.0, 4.0], [20.0, 24.0, 26.0])
+    b = ([1.0, 1.5, 3.0, 5.0], [19.0, 23.0, 23.5, 28.0])
+    assert pareto_front([a, b]) == ([1.0, 1.5, 2.0, 4.0, 5.0], [20.0, 23.0, 24.0, 26.0, 28.0])
+
+
+def test_summary_compares_each_structure_with_its_own_front() -> None:
+    """The random-access curve is measured against the random-access low-res front and the
+    low-delay curve against the low-delay one; fails if the fronts mix structures."""
+
+    def rec(codec: str, rate: float, db: float) -> dict:
+        return {"clip": "c", "codec": codec, "kbps": rate, "psnr_rgb": db}
+
+    rates = [2.0, 4.0, 8.0, 16.0]
+    records = [rec("svtav1-96-full", r, 20 + r) for r in rates] + [rec("svtav1-ra-96-full", r, 21 + r) for r in rates]
+    records += [rec("svtav1-ra-64-half", r, 19 + r) for r in rates]
+    records += [rec("imfcodec", r, 22 + r) for r in rates] + [rec("imfcodec-low-delay", r, 20.5 + r) for r in rates]
+    s = summarize(records)
+    assert s["bd"]["svtav1-lowres-ra-front"]["bd_psnr_db"] == pytest.approx(1.0, abs=1e-6)
+    assert s["bd_low_delay"]["svtav1-lowres-front"]["bd_psnr_db"] == pytest.approx(0.5, abs=1e-6)
+    assert s["lowest"]["svtav1-lowres-ra-front"] == {"kbps": 2.0, "psnr_rgb": 23.0}

@@ -1,4 +1,6 @@
-"""Conventional anchors through PyAV, low delay (no B-frames, one GOP), as EVALUATION.md fixes them."""
+"""Conventional anchors through PyAV, one GOP each: low delay (no B-frames), as EVALUATION.md
+fixes them, and SVT-AV1 also in its default random-access structure (`-ra`), the one the
+hybrid's offline files use."""
 
 from __future__ import annotations
 
@@ -22,9 +24,13 @@ ANCHORS: dict[str, tuple[str, dict[str, str], tuple[int, ...]]] = {
     ),
     # pred-struct=1: low delay, as for the other anchors (SVT-AV1's default is random access).
     "svtav1": ("libsvtav1", {"preset": "4", "svtav1-params": "keyint=-1:pred-struct=1"}, (63, 57, 51, 45, 39)),
+    "svtav1-ra": ("libsvtav1", {"preset": "4", "svtav1-params": "keyint=-1"}, (63, 57, 51, 45, 39)),
 }
-# Low-resolution SVT-AV1: (side, frame step) variants, CRF sweep.
-LOWRES_VARIANTS: tuple[tuple[int, int], ...] = ((128, 1), (96, 2))
+# Low-resolution SVT-AV1, upscaled: --anchors name -> the full-size anchor whose settings it
+# uses; (side, frame step) variants and a CRF sweep. Their best point at each rate is the
+# low-resolution anchor's Pareto front (bench/summary.py), one per prediction structure.
+LOWRES_ANCHORS: dict[str, str] = {"svtav1-lowres": "svtav1", "svtav1-lowres-ra": "svtav1-ra"}
+LOWRES_VARIANTS: tuple[tuple[int, int], ...] = ((64, 1), (64, 2), (96, 1), (96, 2), (128, 1), (128, 2))
 LOWRES_CRFS: tuple[int, ...] = (63, 57, 51, 45)
 
 
@@ -69,10 +75,10 @@ def _resize(frames: np.ndarray, side: int) -> np.ndarray:
 def encode_anchor(
     name: str, reference: np.ndarray, fps: Fraction, crf: int, workdir: Path, side: int | None = None, frame_step: int = 1
 ) -> AnchorResult:
-    """Encode `reference` (T, S, S, 3) with anchor `name` at `crf`; decode and, for low-res
-    variants, upscale back to S and repeat frames; returns rates and decoded frames."""
-    base = "svtav1" if name.startswith("svtav1") else name
-    encoder, options, _ = ANCHORS[base]
+    """Encode `reference` (T, S, S, 3) with anchor `name` (an ANCHORS key) at `crf`; decode
+    and, for low-res variants, upscale back to S and repeat frames; returns rates and
+    decoded frames."""
+    encoder, options, _ = ANCHORS[name]
     size = reference.shape[1]
     frames = reference[::frame_step]
     if side is not None and side != size:
@@ -105,5 +111,5 @@ def encode_anchor(
         decoded = _resize(decoded, size)
     if frame_step > 1:
         decoded = np.repeat(decoded, frame_step, axis=0)[: len(reference)]
-    es = stored_video_bytes(path, drop_sei=base == "x264") + extradata
+    es = stored_video_bytes(path, drop_sei=name == "x264") + extradata
     return AnchorResult(label, crf, es, path.stat().st_size, decoded, encode_fps, decode_fps)

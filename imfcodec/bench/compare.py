@@ -155,6 +155,13 @@ def compare(
         anchor_psnr=psnr_rgb_per_frame(reference, result.frames),
         keyframes=[g.first_frame for g in imf.groups],
     )
+    if comparison.anchor_kbps > 1.1 * imf_kbps:
+        say(
+            f"note: {anchor} cannot come down to {imf_kbps:.2f} kbps on this clip: its highest CRF gives {comparison.anchor_kbps:.2f} kbps"
+            + (" (--anchor svtav1-lowres goes lower)" if anchor != "svtav1-lowres" else "")
+        )
+    elif comparison.anchor_kbps < 0.9 * imf_kbps:
+        say(f"note: {anchor} at its lowest CRF gives only {comparison.anchor_kbps:.2f} kbps, below imfcodec's {imf_kbps:.2f}")
     say(f"writing {output}")
     height, width = LABEL_HEIGHT + size, 3 * size
     with atomic_path(output) as tmp:

@@ -21,10 +21,10 @@ from ..codec.encoder import EncodeOptions, encode_video
 from ..errors import ConfigError
 from ..model.weights import load_weights, resolve_model
 from ..rate import kbps
-from .anchors import ANCHORS, LOWRES_CRFS, LOWRES_VARIANTS, encode_anchor
+from .anchors import ANCHORS, LOWRES_ANCHORS, LOWRES_CRFS, LOWRES_VARIANTS, encode_anchor
 from .metrics import MS_SSIM_MIN_SIDE, ms_ssim_per_frame, psnr_rgb_per_frame, psnr_yuv_per_frame
 from .reference import prepare_reference
-from .summary import bd_psnr, bd_rate, curves, plot
+from .summary import bd_psnr, bd_rate, curves, plot, with_fronts
 
 MS_SSIM_STRIDE = 5
 
@@ -96,8 +96,8 @@ def run_bench(
     console = console or Console(stderr=True)
     parsed = parse_points(points) if points.strip() else []
     for a in anchors:
-        if a not in ANCHORS and a != "svtav1-lowres":
-            raise ConfigError(f"unknown anchor {a!r}; known: {', '.join([*ANCHORS, 'svtav1-lowres'])}")
+        if a not in ANCHORS and a not in LOWRES_ANCHORS:
+            raise ConfigError(f"unknown anchor {a!r}; known: {', '.join([*ANCHORS, *LOWRES_ANCHORS])}")
     out.mkdir(parents=True, exist_ok=True)
     work = out / "work"
     work.mkdir(exist_ok=True)
@@ -106,8 +106,8 @@ def run_bench(
         raise ConfigError(f"--size {size}: the model codes {loaded.model.config.size}² frames")
     jobs: list[tuple[str, Any]] = [("imfcodec", p) for p in parsed]
     for a in anchors:
-        if a == "svtav1-lowres":
-            jobs += [("svtav1-lowres", (side, step, crf)) for side, step in LOWRES_VARIANTS for crf in LOWRES_CRFS]
+        if a in LOWRES_ANCHORS:
+            jobs += [(a, (side, step, crf)) for side, step in LOWRES_VARIANTS for crf in LOWRES_CRFS]
         else:
             jobs += [(a, crf) for crf in ANCHORS[a][2]]
     records: list[dict[str, Any]] = []
@@ -131,7 +131,8 @@ def run_bench(
                     dec_fps = n / (time.time() - t0)
                     nbytes = imf_path.stat().st_size
                     rec = {
-                        "codec": "imfcodec",
+                        # Low-delay hybrid points form their own curve, compared with low-delay anchors.
+                        "codec": "imfcodec-low-delay" if arg.get("low_delay") else "imfcodec",
                         "point": arg,
                         "kbps": kbps(nbytes, n, float(fps)),
                         "file_kbps": kbps(nbytes, n, float(fps)),
@@ -149,9 +150,9 @@ def run_bench(
                         records.append(json.loads(cached.read_text()))
                         bar.advance(task)
                         continue
-                    if kind == "svtav1-lowres":
+                    if kind in LOWRES_ANCHORS:
                         side, step, crf = arg
-                        res = encode_anchor("svtav1", reference, fps, crf, work, side=side, frame_step=step)
+                        res = encode_anchor(LOWRES_ANCHORS[kind], reference, fps, crf, work, side=side, frame_step=step)
                         codec_name = res.codec
                     else:
                         res = encode_anchor(kind, reference, fps, arg, work)
@@ -178,13 +179,16 @@ def run_bench(
 
 
 def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """BD-rate / BD-PSNR of imfcodec vs each anchor on the mean curve, and lowest rates."""
-    mean = curves(records).get("mean", {})
-    result: dict[str, Any] = {"bd": {}, "lowest": {}}
-    if "imfcodec" in mean:
-        for codec, curve in mean.items():
-            if codec != "imfcodec":
-                result["bd"][codec] = {"bd_rate_percent": bd_rate(curve, mean["imfcodec"]), "bd_psnr_db": bd_psnr(curve, mean["imfcodec"])}
+    """BD-rate / BD-PSNR of imfcodec (random access or token mode: "bd"; low-delay hybrid
+    points: "bd_low_delay") vs each anchor and the low-res anchor's Pareto fronts on the
+    mean curve, and every curve's lowest rate."""
+    mean = with_fronts(curves(records).get("mean", {}))
+    result: dict[str, Any] = {"bd": {}, "bd_low_delay": {}, "lowest": {}}
+    for mine, key in (("imfcodec", "bd"), ("imfcodec-low-delay", "bd_low_delay")):
+        if mine in mean:
+            for codec, curve in mean.items():
+                if not codec.startswith("imfcodec"):
+                    result[key][codec] = {"bd_rate_percent": bd_rate(curve, mean[mine]), "bd_psnr_db": bd_psnr(curve, mean[mine])}
     for codec, (r, d) in mean.items():
         i = int(np.argmin(r))
         result["lowest"][codec] = {"kbps": r[i], "psnr_rgb": d[i]}
@@ -221,19 +225,16 @@ def write_outputs(records: list[dict[str, Any]], out: Path) -> None:
 def print_summary(records: list[dict[str, Any]], console: Console) -> None:
     s = summarize(records)
     table = Table(title="imfcodec vs anchors (mean over clips)")
-    for col in ("anchor", "BD-rate (%)", "BD-PSNR (dB)", "lowest kbps", "PSNR there (dB)"):
+    for col in ("anchor", "BD-rate (%)", "BD-PSNR (dB)", "low delay: BD-rate (%)", "BD-PSNR (dB)", "lowest kbps", "PSNR there (dB)"):
         table.add_column(col)
+
+    def fmt(v: float | None, p: str) -> str:
+        return "no overlap" if v is None else f"{v:{p}}"
+
     for codec, low in s["lowest"].items():
-        bd = s["bd"].get(codec, {})
-
-        def fmt(v: float | None, p: str) -> str:
-            return "no overlap" if v is None else f"{v:{p}}"
-
-        table.add_row(
-            codec,
-            fmt(bd.get("bd_rate_percent"), "+.1f") if bd else "-",
-            fmt(bd.get("bd_psnr_db"), "+.2f") if bd else "-",
-            f"{low['kbps']:.2f}",
-            f"{low['psnr_rgb']:.2f}",
-        )
+        cells = []
+        for key in ("bd", "bd_low_delay"):
+            bd = s[key].get(codec, {})
+            cells += [fmt(bd.get("bd_rate_percent"), "+.1f"), fmt(bd.get("bd_psnr_db"), "+.2f")] if bd else ["-", "-"]
+        table.add_row(codec, *cells, f"{low['kbps']:.2f}", f"{low['psnr_rgb']:.2f}")
     console.print(table)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections import defaultdict
 from pathlib import Path
@@ -75,6 +76,34 @@ def curves(records: list[dict[str, Any]], metric: str = "psnr_rgb") -> dict[str,
                 [float(np.mean([c[1][i] for c in cs])) for i in range(n)],
             )
     return dict(out)
+
+
+# Low-resolution anchor variants by prediction structure: "svtav1-96-half", "svtav1-ra-64-full".
+LOWRES_FRONTS = {
+    "svtav1-lowres-front": re.compile(r"^svtav1-\d+-(full|half)$"),
+    "svtav1-lowres-ra-front": re.compile(r"^svtav1-ra-\d+-(full|half)$"),
+}
+
+
+def pareto_front(curves_: list[tuple[list[float], list[float]]]) -> tuple[list[float], list[float]]:
+    """The best of several (kbps, dB) curves at each rate: every point no other point beats
+    with a lower or equal rate and a higher PSNR, in rate order."""
+    points = sorted(((r, d) for rates, values in curves_ for r, d in zip(rates, values)), key=lambda p: (p[0], -p[1]))
+    front: list[tuple[float, float]] = []
+    for r, d in points:
+        if not front or d > front[-1][1]:
+            front.append((r, d))
+    return [r for r, _ in front], [d for _, d in front]
+
+
+def with_fronts(mean: dict[str, tuple[list[float], list[float]]]) -> dict[str, tuple[list[float], list[float]]]:
+    """`mean` plus the low-resolution anchor's Pareto front in each structure it has variants in."""
+    out = dict(mean)
+    for front, pattern in LOWRES_FRONTS.items():
+        members = [c for name, c in mean.items() if pattern.match(name)]
+        if members:
+            out[front] = pareto_front(members)
+    return out
 
 
 def plot(records: list[dict[str, Any]], path: Path, metric: str = "psnr_rgb", label: str = "PSNR-RGB (dB)") -> None:
