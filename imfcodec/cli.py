@@ -360,7 +360,10 @@ def bench(
         help="imfcodec operating points: 'k=v,k=v;...' with quality, refresh_psnr, max_keyframe_interval, "
         "and for a hybrid --model base_size, base_crf, low_delay, bitrate_kbps.",
     ),
-    anchors: str = typer.Option("x264,x265,svtav1,svtav1-lowres", help="Comma-separated anchors."),
+    anchors: str = typer.Option(
+        "x264,x265,svtav1,svtav1-lowres",
+        help="Comma-separated: x264, x265, svtav1, svtav1-ra, svtav1-lowres, svtav1-lowres-ra (random access: -ra).",
+    ),
     frames: int = typer.Option(PROTOCOL_FRAMES, min=1),
     size: int = typer.Option(PROTOCOL_SIZE, help="Side of the reference square; must be the model's when imfcodec points run."),
     out: Path = typer.Option(Path("bench-out")),

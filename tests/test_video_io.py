@@ -145,9 +145,10 @@ def _variable_rate_clip(path: Path, intervals_ms: list[int]) -> list[int]:
 
 @pytest.mark.parametrize("suffix", [".mkv", ".mp4"])
 def test_variable_frame_rate_keeps_its_duration(tmp_path: Path, suffix: str) -> None:
-    """Frames are resampled to the reported constant rate: the clip keeps its length and
-    every frame shows what the source showed at that time. Fails if frames are read one
-    per slot whatever their timestamps (a 3.6 s clip came back as 1.3 s from .mkv)."""
+    """Frames are placed by their timestamps at the reported rate: the clip keeps its length
+    and each frame shows what the source showed at that time. Fails if frames are read one
+    per slot whatever their timestamps (a 3.6 s clip came back as 1.3 s from .mkv, 2.5 s
+    from .mp4)."""
     intervals = [40, 120, 40, 200, 40, 40, 400, 40] * 3
     path = tmp_path / f"vfr{suffix}"
     pts = _variable_rate_clip(path, intervals)

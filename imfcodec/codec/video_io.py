@@ -142,10 +142,11 @@ def iter_frames(
     squared and resized to (size, size, 3). Any pixel format or bit depth ffmpeg decodes;
     videos, image-sequence patterns and folders of images alike (see `_open`).
 
-    Frames come at the constant rate `probe` reports, as ffmpeg's fps filter gives them:
-    each frame goes to the slot nearest its timestamp, a slot no frame reaches repeats the
-    one before, and of two frames on one slot the later is kept. A constant-rate input is
-    read frame for frame; a variable-rate one keeps its duration."""
+    Frames come at the constant rate `probe` reports (the container's average), placed by
+    their timestamps as ffmpeg's fps filter places them: each goes to the slot nearest its
+    time, a slot no frame reaches repeats the one before, and of two frames on one slot the
+    later is kept. A constant-rate clip is read frame for frame; a variable-rate one keeps
+    its duration (and its sync with the audio) at the price of repeated and dropped frames."""
     with _open(path, sequence_fps) as container:
         if not container.streams.video:
             raise VideoInputError(f"{path}: no video stream")
