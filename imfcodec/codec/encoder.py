@@ -39,6 +39,9 @@ from .tokens import quantize_tokens
 from .video_io import SEQUENCE_FPS, VideoInputError, crop_box, iter_frames, probe
 
 SCENE_CUT_PSNR = 14.0  # dB between consecutive source frames
+# Frames per model call in the encoder, fixed (no option): the same input gives the same
+# file whatever the caller's batch size (see _in_fixed_batches).
+MODEL_BATCH = 16
 
 
 class EncodeError(ImfcodecError):
@@ -54,7 +57,6 @@ class EncodeOptions:
     audio: bool = True
     audio_bitrate_kbps: int = 16
     keyframe_codec: str = DEFAULT_KEYFRAME_CODEC
-    batch_size: int = 16
     max_frames: int | None = None
     sequence_fps: Fraction = SEQUENCE_FPS  # frame rate of an image-sequence input
     base_size: int = 0  # hybrid mode: side of the base layer (64, 96, 128); 0: tokens only
@@ -249,7 +251,9 @@ def _code_tokens(
         `previous` is the source frame before them. Returns how many were added."""
         q, decoded_tokens = quantize_tokens(tokens, g.last_token, step)
         with torch.no_grad():
-            recon = tensor_to_frames(model.decode(g.state, torch.from_numpy(decoded_tokens).float().to(device)))
+            recon = tensor_to_frames(
+                _in_fixed_batches(lambda t: model.decode(g.state, t), torch.from_numpy(decoded_tokens).float().to(device))
+            )
         psnr = psnr_per_frame(recon, frames)
         cut = psnr_per_frame(np.concatenate([previous[None], frames[:-1]]), frames) < SCENE_CUT_PSNR
         bad = cut | (psnr < options.refresh_psnr) if options.refresh_psnr is not None else cut
@@ -262,9 +266,9 @@ def _code_tokens(
 
     group: _Group | None = None
     previous: np.ndarray | None = None  # the last source frame coded
-    for batch in _batches(frames, options.batch_size):
+    for batch in _batches(frames, MODEL_BATCH):
         with torch.no_grad():
-            tokens = model.encode_tokens(frames_to_tensor(batch, device)).double().cpu().numpy()
+            tokens = _in_fixed_batches(model.encode_tokens, frames_to_tensor(batch, device)).double().cpu().numpy()
         pos = 0
         while pos < len(batch):
             if group is not None and previous is not None and group.frame_count < options.max_keyframe_interval:
@@ -311,7 +315,7 @@ def _code_hybrid(
             budget = options.bitrate_kbps * 1000 / 8 * len(group) / summary.fps - len(keyframe) - GROUP_FRAMING_BYTES
             base, _ = fit_base(low, budget, options.low_delay)
         pictures = base_pictures(base, len(group), options.base_step)
-        decoded = decode_hybrid_group(model, codec.decode(keyframe), pictures, options.batch_size, device)
+        decoded = decode_hybrid_group(model, codec.decode(keyframe), pictures, MODEL_BATCH, device)
         writer.write_group(GroupRecord(first, len(group), keyframe, b"", base))
         summary.keyframes += 1
         summary.keyframe_positions.append(first)
@@ -331,6 +335,16 @@ def _code_hybrid(
     if pending:
         code_group(summary.frames - len(pending), np.stack(pending))
         report()
+
+
+def _in_fixed_batches(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """fn over `x` (N, ...) with N <= MODEL_BATCH, run on exactly MODEL_BATCH rows (the last
+    row repeated): CPU kernels pick their algorithm, and so their rounding, by the batch's
+    shape, and a token that rounds differently changes the file. Returns fn's first N rows."""
+    n = x.shape[0]
+    assert n <= MODEL_BATCH
+    padded = torch.cat([x, x[-1:].expand(MODEL_BATCH - n, *x.shape[1:])]) if n < MODEL_BATCH else x
+    return fn(padded)[:n]
 
 
 def _batches(frames: Iterator[np.ndarray], size: int) -> Iterator[np.ndarray]:

@@ -2,8 +2,11 @@
 
 Each codec turns one (S, S, 3) uint8 RGB frame into bytes and back. The colour
 conversion on both sides is our own fixed-point code (color.py), and the decoders are
-bit-exact by their standards (AV1 via dav1d, HEVC, WebP), so the decoded keyframe, and
-with it every frame predicted from it, is the same on every machine.
+bit-exact by their standards (AV1 via dav1d, HEVC, WebP), so the decoded keyframe is the
+same on every machine. The frames the network draws from it are not bit for bit: a float
+sum's order, and so the last bit of a pixel, can change with the thread count, the batch
+and the machine. It cannot drift: every frame is drawn from the keyframe and its own
+integer token (or base picture), never from an earlier drawn frame (docs/ROBUSTNESS.md).
 """
 
 from __future__ import annotations
