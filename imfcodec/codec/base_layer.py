@@ -111,6 +111,8 @@ def decode_base(payload: bytes, frames: int) -> np.ndarray:
         raise BaseLayerError(f"cannot decode the base layer: {exc}") from None
     if len(out) != frames:
         raise BaseLayerError(f"base layer holds {len(out)} frames, its group {frames}")
+    if len({f.shape for f in out}) > 1:
+        raise BaseLayerError(f"base layer changes picture size mid-group ({sorted({f.shape[:2] for f in out})})")
     return np.stack(out)
 
 

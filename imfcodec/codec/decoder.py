@@ -74,9 +74,11 @@ def iter_decoded_frames(imf: ImfFile, loaded: LoadedModel, options: DecodeOption
         if g_end <= options.start_frame or group.first_frame >= end:
             continue  # read with the file, but never decoded
         lo, hi = max(options.start_frame, group.first_frame), min(end, g_end)
-        yield from frames_of(
-            imf, group, codec.decode(group.keyframe), loaded, lo - group.first_frame, hi - group.first_frame, options.batch_size
-        )
+        key = codec.decode(group.keyframe)
+        size = int(imf.header["size"])
+        if key.shape != (size, size, 3):  # a valid picture of the wrong size: a damaged or forged file
+            raise DecodeError(f"the keyframe of the group at frame {group.first_frame} is {key.shape[1]}x{key.shape[0]}, not {size}x{size}")
+        yield from frames_of(imf, group, key, loaded, lo - group.first_frame, hi - group.first_frame, options.batch_size)
 
 
 def _token_group_frames(
@@ -111,6 +113,11 @@ def _hybrid_group_frames(
     if group.base is None:
         raise DecodeError(f"group at frame {group.first_frame} has no base layer")
     bases = base_pictures(group.base, group.frame_count, int(imf.header.get("base_step", 1)))[:hi]
+    side = int(imf.header["base_size"])
+    if bases.shape[1:3] != (side, side):
+        raise DecodeError(
+            f"the base layer of the group at frame {group.first_frame} is {bases.shape[2]}x{bases.shape[1]}, not {side}x{side}"
+        )
     yield from iter_hybrid_group(model, key, bases, batch_size, next(model.parameters()).device, start=lo)
 
 

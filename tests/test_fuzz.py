@@ -1,0 +1,86 @@
+"""Hostile files: structure-aware mutations (tests/fuzzing.py) with every CRC repaired, fed
+to `info` and to the decoder. Each must decode or fail with an ImfcodecError (one line in
+the CLI); any other exception is a bug. scripts/fuzz_decode.py runs the long campaign."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from imfcodec.bitstream.container import Reader
+from imfcodec.codec.decoder import iter_decoded_frames, read_imf
+from imfcodec.codec.encoder import EncodeOptions, encode_video
+from imfcodec.codec.info import describe
+from imfcodec.errors import ImfcodecError
+from imfcodec.model import HybridIMF, preset
+from imfcodec.model.weights import load_weights, save_weights
+from tests.conftest import synthetic_frames, write_clip
+from tests.fuzzing import join, mutate, split
+
+
+@pytest.fixture(scope="module")
+def seeds(tmp_path_factory: pytest.TempPathFactory, tiny_model_path: Path) -> list[tuple[bytes, object]]:
+    """A token-mode file with audio (tiny model) and a hybrid file (untrained hybrid-tiny)."""
+    folder = tmp_path_factory.mktemp("fuzz")
+    tiny = load_weights(tiny_model_path)
+    clip = write_clip(folder / "a.mp4", synthetic_frames(10, 64, 64, seed=4), audio=True)
+    encode_video(clip, folder / "a.imf", tiny, EncodeOptions(quality=4, max_keyframe_interval=4))
+    torch.manual_seed(0)
+    save_weights(HybridIMF(preset("hybrid-tiny", size=128)), folder / "h.safetensors")
+    hybrid = load_weights(folder / "h.safetensors")
+    clip = write_clip(folder / "h.mkv", synthetic_frames(6, 128, 128, seed=4), codec="ffv1", pix_fmt="bgr0")
+    encode_video(clip, folder / "h.imf", hybrid, EncodeOptions(base_size=64, base_crf=50, max_keyframe_interval=3))
+    return [((folder / "a.imf").read_bytes(), tiny), ((folder / "h.imf").read_bytes(), hybrid)]
+
+
+def test_split_and_join_give_the_file_back(seeds) -> None:
+    for data, _ in seeds:
+        assert join(*split(data)) == data
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.integers(0, 2**32 - 1), st.booleans())
+def test_mutated_files_decode_or_fail_cleanly(tmp_path_factory: pytest.TempPathFactory, seeds, seed: int, hybrid: bool) -> None:
+    data, loaded = seeds[int(hybrid)]
+    mutated, what = mutate(data, random.Random(seed))
+    path = tmp_path_factory.mktemp("m") / "m.imf"
+    path.write_bytes(mutated)
+    try:
+        describe(Reader(path).read_all())
+        frames = list(iter_decoded_frames(read_imf(path), loaded))
+        assert all(isinstance(f, np.ndarray) and f.dtype == np.uint8 for f in frames), what
+    except ImfcodecError:
+        pass  # the CLI prints it as one line and exits 1
+
+
+def test_a_keyframe_of_the_wrong_size_is_refused(tmp_path: Path, seeds) -> None:
+    """Found by the fuzzer: a GRUP whose keyframe is a valid AV1 picture of another size
+    reached the network as a RuntimeError. It must be a DecodeError naming the group."""
+    from dataclasses import replace
+
+    from imfcodec.bitstream.container import GroupRecord
+    from imfcodec.codec.decoder import DecodeError
+    from imfcodec.codec.keyframes import get_codec
+
+    data, loaded = seeds[0]
+    preamble, chunks = split(data)
+    i = [k for k, _ in chunks].index(b"GRUP")
+    group = GroupRecord.decode(chunks[i][1])
+    small = get_codec(read_imf_header_codec(data, tmp_path)).encode(synthetic_frames(1, 32, 32, seed=1)[0], 4)
+    chunks[i] = (b"GRUP", replace(group, keyframe=small).encode())
+    path = tmp_path / "forged.imf"
+    path.write_bytes(join(preamble, chunks))
+    with pytest.raises(DecodeError, match="is 32x32, not 64x64"):
+        list(iter_decoded_frames(read_imf(path), loaded))
+
+
+def read_imf_header_codec(data: bytes, folder: Path) -> str:
+    path = folder / "seed.imf"
+    path.write_bytes(data)
+    return str(read_imf(path).header["keyframe_codec"])
