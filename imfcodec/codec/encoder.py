@@ -154,6 +154,8 @@ def encode_video(
     into its group, or end the group (scene cut, PSNR below --refresh-psnr, group full) and
     code the frame as the next keyframe → write. Audio follows, trimmed to the video.
     """
+    if Path(output).resolve() == Path(source).resolve():
+        raise EncodeError(f"{output} is the input: writing there would replace the video being read; choose another path")
     hybrid = loaded.model.config.architecture == "hybrid"
     if options.bitrate_kbps is not None:
         if not hybrid:
