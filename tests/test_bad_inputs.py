@@ -103,3 +103,15 @@ def test_quality_out_of_range(tmp_path: Path, tiny_model_path: Path, quality: st
     result = run("encode", clip, tmp_path / "o.imf", "--model", tiny_model_path, "--quality", quality)
     assert result.exit_code != 0 and not (tmp_path / "o.imf").exists()
     assert_one_line_error(result, "--quality")
+
+
+def test_decode_never_deletes_a_users_folder(tmp_path: Path, tiny_model_path: Path) -> None:
+    """`decode a.imf photos` where photos/ holds the user's files is refused, and the files
+    stay (an earlier version removed the folder and exited 0)."""
+    clip = write_clip(tmp_path / "a.mp4", synthetic_frames(3, 64, 64, seed=2))
+    out = _encodes(tmp_path, clip, tiny_model_path, 3)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "holiday.jpg").write_bytes(b"precious")
+    assert_one_line_error(run("decode", out, photos, "--model", tiny_model_path), "photos")
+    assert (photos / "holiday.jpg").read_bytes() == b"precious" and len(list(photos.iterdir())) == 1

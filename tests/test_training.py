@@ -74,6 +74,21 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path: Path, data_dir: Path, ca
     assert kept == ["step_0000002", "step_0000004"]
 
 
+@pytest.mark.parametrize("damage", ["weights.safetensors", "state.pt"])
+def test_a_damaged_checkpoint_falls_back_to_the_one_before(tmp_path: Path, data_dir: Path, cache_dir: Path, damage: str) -> None:
+    """A truncated last checkpoint is reported and the previous one resumed from; the run
+    then ends where the uninterrupted one did. Fails if --resume crashes on it instead."""
+    cfg = tiny(steps=6, checkpoint_every=2)
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    train(cfg, RunPaths(data=data_dir, out=straight, cache=cache_dir))
+    train(cfg, RunPaths(data=data_dir, out=resumed, cache=cache_dir), stop_after=4)
+    victim = resumed / "checkpoints" / "step_0000004" / damage
+    victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])
+    with pytest.warns(UserWarning, match="step_0000004 is damaged"):
+        train(cfg, RunPaths(data=data_dir, out=resumed, cache=cache_dir), resume=True)
+    assert (straight / "weights-rank0.sha256").read_text() == (resumed / "weights-rank0.sha256").read_text()
+
+
 def test_init_from_starts_at_those_weights(tmp_path: Path, data_dir: Path, cache_dir: Path) -> None:
     from safetensors.torch import load_file
 

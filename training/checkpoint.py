@@ -7,12 +7,15 @@ so a kill mid-write leaves the previous checkpoint intact; only the last K are k
 from __future__ import annotations
 
 import hashlib
+import pickle
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.distributed as dist
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -81,6 +84,20 @@ def load_checkpoint(path: Path, modules: dict[str, torch.nn.Module]) -> dict[str
     state = torch.load(path / "state.pt", weights_only=True)
     state["absent_modules"] = absent
     return state
+
+
+def load_latest_intact(run_dir: Path, modules: dict[str, torch.nn.Module]) -> tuple[Path, dict[str, Any]] | None:
+    """The newest checkpoint that loads whole, loaded into `modules`, and its state; a
+    damaged one (a kill or a full disk mid-write on a file system without atomic renames,
+    a truncated copy) is reported and the one before it tried. None: no checkpoint."""
+    for ckpt in reversed(checkpoint_dirs(run_dir)):
+        try:
+            return ckpt, load_checkpoint(ckpt, modules)
+        except (SafetensorError, RuntimeError, EOFError, OSError, pickle.UnpicklingError, KeyError, CheckpointError) as exc:
+            warnings.warn(f"{ckpt} is damaged ({type(exc).__name__}: {str(exc)[:120]}); trying the checkpoint before it", stacklevel=2)
+    if checkpoint_dirs(run_dir):
+        raise CheckpointError(f"{run_dir}: every checkpoint is damaged")
+    return None
 
 
 @torch.no_grad()

@@ -30,7 +30,7 @@ from ..errors import ImfcodecError
 from .checkpoint import (
     CheckpointError,
     latest_checkpoint,
-    load_checkpoint,
+    load_latest_intact,
     load_weights,
     resolve_checkpoint,
     save_checkpoint,
@@ -172,8 +172,9 @@ class Trainer:
         if cfg.optim.ema_decay > 0:
             self.ema = copy.deepcopy(self.gen).requires_grad_(False)
             self.modules["generator_ema"] = self.ema
-        if ckpt is not None:
-            state = load_checkpoint(ckpt, self.modules)
+        found = load_latest_intact(self.paths.out, self.modules) if ckpt is not None else None
+        if found is not None:
+            ckpt, state = found
             if self.ema is not None and "generator_ema" in state["absent_modules"]:
                 self.ema.load_state_dict(self.gen.state_dict())  # the average starts where it was switched on
             self.opt_g.load_state_dict(state["opt_g"])
