@@ -83,7 +83,7 @@ _CHECKS: dict[str, tuple[Any, str]] = {
     "base_step": (lambda v: _is_int(v) and 1 <= v <= 8, "1 to 8"),
     "audio_codec": (lambda v: v is None or isinstance(v, str), "a codec name or nil"),
 }
-REQUIRED = ("model_id", "size", "fps_num", "fps_den")
+REQUIRED = ("model_id", "size", "fps_num", "fps_den", "keyframe_codec")
 
 
 def validate_header(header: dict[str, Any]) -> None:

@@ -25,27 +25,11 @@ import torch  # noqa: E402
 
 from imfcodec.bitstream.container import Reader  # noqa: E402
 from imfcodec.codec.decoder import iter_decoded_frames, read_imf  # noqa: E402
-from imfcodec.codec.encoder import EncodeOptions, encode_video  # noqa: E402
 from imfcodec.codec.info import describe  # noqa: E402
 from imfcodec.errors import ImfcodecError  # noqa: E402
-from imfcodec.model import HybridIMF, preset  # noqa: E402
-from imfcodec.model.weights import load_weights, save_weights  # noqa: E402
-from tests.conftest import synthetic_frames, write_clip  # noqa: E402
-from tests.fuzzing import mutate  # noqa: E402
+from tests.fuzzing import make_seeds, mutate  # noqa: E402
 
 TINY = Path(__file__).resolve().parent.parent / "tests" / "expected" / "tiny-test.safetensors"
-
-
-def make_seeds(folder: Path) -> list[tuple[str, bytes, object]]:
-    tiny = load_weights(TINY)
-    clip = write_clip(folder / "a.mp4", synthetic_frames(10, 64, 64, seed=4), audio=True)
-    encode_video(clip, folder / "a.imf", tiny, EncodeOptions(quality=4, max_keyframe_interval=4))
-    torch.manual_seed(0)
-    save_weights(HybridIMF(preset("hybrid-tiny", size=128)), folder / "h.safetensors")
-    hybrid = load_weights(folder / "h.safetensors")
-    clip = write_clip(folder / "h.mkv", synthetic_frames(6, 128, 128, seed=4), codec="ffv1", pix_fmt="bgr0")
-    encode_video(clip, folder / "h.imf", hybrid, EncodeOptions(base_size=64, base_crf=50, max_keyframe_interval=3))
-    return [("tokens+audio", (folder / "a.imf").read_bytes(), tiny), ("hybrid", (folder / "h.imf").read_bytes(), hybrid)]
 
 
 def main() -> None:
@@ -58,7 +42,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
     work = Path(tempfile.mkdtemp(prefix="imfcodec-fuzz-"))
-    seeds = make_seeds(work)
+    seeds = make_seeds(work, TINY)
     rng = random.Random(args.seed)
     outcomes: collections.Counter[str] = collections.Counter()
     slowest = (0.0, "")

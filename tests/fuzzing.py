@@ -8,6 +8,8 @@ from __future__ import annotations
 import random
 import struct
 import zlib
+from pathlib import Path
+from typing import Any
 
 PREAMBLE = 6
 FOOTER = b"IMFX"
@@ -79,3 +81,24 @@ def mutate(data: bytes, rng: random.Random) -> tuple[bytes, str]:
         chunks.insert(rng.randrange(len(chunks) + 1), chunks[i])
         what = f"duplicated {chunks[i][0].decode()} #{i}"
     return join(preamble, chunks), what
+
+
+def make_seeds(folder: Path, tiny_model: Path) -> list[tuple[str, bytes, Any]]:
+    """(name, file bytes, loaded model) of the two seed files: token mode with audio (the
+    tiny test model, 10 frames in 3 groups) and hybrid (untrained hybrid-tiny, 6 frames in 2)."""
+    import torch
+
+    from imfcodec.codec.encoder import EncodeOptions, encode_video
+    from imfcodec.model import HybridIMF, preset
+    from imfcodec.model.weights import load_weights, save_weights
+    from tests.conftest import synthetic_frames, write_clip
+
+    tiny = load_weights(tiny_model)
+    clip = write_clip(folder / "a.mp4", synthetic_frames(10, 64, 64, seed=4), audio=True)
+    encode_video(clip, folder / "a.imf", tiny, EncodeOptions(quality=4, max_keyframe_interval=4))
+    torch.manual_seed(0)
+    save_weights(HybridIMF(preset("hybrid-tiny", size=128)), folder / "h.safetensors")
+    hybrid = load_weights(folder / "h.safetensors")
+    clip = write_clip(folder / "h.mkv", synthetic_frames(6, 128, 128, seed=4), codec="ffv1", pix_fmt="bgr0")
+    encode_video(clip, folder / "h.imf", hybrid, EncodeOptions(base_size=64, base_crf=50, max_keyframe_interval=3))
+    return [("tokens+audio", (folder / "a.imf").read_bytes(), tiny), ("hybrid", (folder / "h.imf").read_bytes(), hybrid)]

@@ -17,7 +17,7 @@ from imfcodec.bitstream.container import FOOTER_SIZE, FormatError, GroupRecord, 
 from imfcodec.bitstream.header import pack_header, unpack_header
 from imfcodec.bitstream.varint import VarintError, decode_varint, encode_varint
 
-HEADER = {"model_id": "ab" * 32, "preset": "tiny", "size": 64, "fps_num": 25, "fps_den": 1, "quality": 3}
+HEADER = {"model_id": "ab" * 32, "preset": "tiny", "size": 64, "fps_num": 25, "fps_den": 1, "quality": 3, "keyframe_codec": "av1"}
 
 
 def write_sample(path: Path, groups: int = 3) -> Path:
@@ -212,12 +212,12 @@ def test_header_fields_are_checked_before_use(tmp_path: Path, field: str, value:
         w.write_group(GroupRecord(0, 1, b"k", b""))
     with pytest.raises(FormatError, match=re.escape(message)):
         Reader(tmp_path / "h.imf").read_all()
-    header = dict(HEADER)
-    del header["fps_den"]
-    with Writer(tmp_path / "m.imf", header) as w:
-        w.write_group(GroupRecord(0, 1, b"k", b""))
-    with pytest.raises(FormatError, match="HEAD has no 'fps_den'"):
-        Reader(tmp_path / "m.imf").read_all()
+    for required in ("fps_den", "keyframe_codec"):  # keyframe_codec: found missing by the fuzzer (a KeyError in decode)
+        header = {k: v for k, v in HEADER.items() if k != required}
+        with Writer(tmp_path / "m.imf", header) as w:
+            w.write_group(GroupRecord(0, 1, b"k", b""))
+        with pytest.raises(FormatError, match=f"HEAD has no '{required}'"):
+            Reader(tmp_path / "m.imf").read_all()
 
 
 @pytest.mark.parametrize("meta", [{"codec": "opus", "sample_rate": 48000, "layout": None}, ["opus"], {"codec": "opus", "layout": "mono"}])

@@ -9,34 +9,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from imfcodec.bitstream.container import Reader
 from imfcodec.codec.decoder import iter_decoded_frames, read_imf
-from imfcodec.codec.encoder import EncodeOptions, encode_video
 from imfcodec.codec.info import describe
 from imfcodec.errors import ImfcodecError
-from imfcodec.model import HybridIMF, preset
-from imfcodec.model.weights import load_weights, save_weights
-from tests.conftest import synthetic_frames, write_clip
-from tests.fuzzing import join, mutate, split
+from tests.conftest import synthetic_frames
+from tests.fuzzing import join, make_seeds, mutate, split
 
 
 @pytest.fixture(scope="module")
 def seeds(tmp_path_factory: pytest.TempPathFactory, tiny_model_path: Path) -> list[tuple[bytes, object]]:
-    """A token-mode file with audio (tiny model) and a hybrid file (untrained hybrid-tiny)."""
-    folder = tmp_path_factory.mktemp("fuzz")
-    tiny = load_weights(tiny_model_path)
-    clip = write_clip(folder / "a.mp4", synthetic_frames(10, 64, 64, seed=4), audio=True)
-    encode_video(clip, folder / "a.imf", tiny, EncodeOptions(quality=4, max_keyframe_interval=4))
-    torch.manual_seed(0)
-    save_weights(HybridIMF(preset("hybrid-tiny", size=128)), folder / "h.safetensors")
-    hybrid = load_weights(folder / "h.safetensors")
-    clip = write_clip(folder / "h.mkv", synthetic_frames(6, 128, 128, seed=4), codec="ffv1", pix_fmt="bgr0")
-    encode_video(clip, folder / "h.imf", hybrid, EncodeOptions(base_size=64, base_crf=50, max_keyframe_interval=3))
-    return [((folder / "a.imf").read_bytes(), tiny), ((folder / "h.imf").read_bytes(), hybrid)]
+    return [(data, loaded) for _, data, loaded in make_seeds(tmp_path_factory.mktemp("fuzz"), tiny_model_path)]
 
 
 def test_split_and_join_give_the_file_back(seeds) -> None:
