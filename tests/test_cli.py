@@ -254,3 +254,19 @@ def test_sigterm_leaves_nothing_behind(tmp_path: Path, tiny_model_path: Path) ->
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert list(out.iterdir()) == []
+
+
+def test_sample_writes_the_shipped_talking_head(tmp_path: Path) -> None:
+    """The README's first command starts here: the real clip, whole (5 s, 256², 25 fps)."""
+    from imfcodec.codec.sample import TALKING_HEAD
+    from imfcodec.codec.video_io import iter_frames, probe
+
+    out = tmp_path / "sample.mp4"
+    assert run("sample", out).exit_code == 0
+    assert out.read_bytes() == TALKING_HEAD.read_bytes() and out.stat().st_size <= 300_000
+    info = probe(out)
+    assert (info.width, info.height, info.fps) == (256, 256, 25) and sum(1 for _ in iter_frames(out)) == 125
+    assert (TALKING_HEAD.parent / "talking-head.md").read_text().count("Apache") >= 1  # its licence beside it
+    assert_one_line_error(run("sample", tmp_path / "sample.mkv"), "name the output .mp4")
+    assert run("sample", tmp_path / "pattern.mp4", "--synthetic").exit_code == 0
+    assert probe(tmp_path / "pattern.mp4").has_audio
