@@ -110,6 +110,8 @@ class ImfFile:
     audio_packets: list[tuple[int, int, bytes]] = field(default_factory=list)  # (pts, duration, data)
     chunks: list[ChunkInfo] = field(default_factory=list)
     file_size: int = 0
+    # Reader(resilient=True) only: what was damaged and skipped, one line each.
+    damage: list[str] = field(default_factory=list)
 
 
 def _chunk(kind: bytes, payload: bytes) -> bytes:
@@ -206,8 +208,12 @@ class Writer:
 class Reader:
     """Read and validate an .imf file. Every problem raises FormatError with the chunk and offset."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, resilient: bool = False) -> None:
+        """`resilient`: skip a damaged chunk (and stop at a truncation) instead of raising;
+        each is listed in ImfFile.damage. A damaged HEAD is still an error."""
         self.path = Path(path)
+        self.resilient = resilient
+        self.damage: list[str] = []
         self.index_offset: int | None = None  # from the footer, once chunks() reaches it
         if not self.path.is_file():
             raise FormatError(f"{self.path}: no such file")
@@ -232,23 +238,32 @@ class Reader:
                 (self.index_offset,) = struct.unpack_from("<Q", self.data, pos + 4)
                 (crc,) = struct.unpack_from("<I", self.data, pos + 12)
                 if zlib.crc32(self.data[pos : pos + 12]) != crc:
-                    raise FormatError(f"{self.path}: CRC mismatch in the footer at byte offset {pos}")
+                    self._damaged(f"{self.path}: CRC mismatch in the footer at byte offset {pos}")
                 return
             if end - pos < 8:
-                raise FormatError(f"{self.path}: truncated file: chunk #{n} header cut at byte {pos}")
+                self._damaged(f"{self.path}: truncated file: chunk #{n} header cut at byte {pos}")
+                return
             kind = self.data[pos : pos + 4]
             (length,) = struct.unpack_from("<I", self.data, pos + 4)
             name = kind.decode("ascii", "replace")
             if length > MAX_CHUNK or pos + CHUNK_OVERHEAD + length > end:
-                raise FormatError(f"{self.path}: truncated file: chunk #{n} ({name}) at byte {pos} needs {length} bytes")
+                self._damaged(f"{self.path}: truncated file: chunk #{n} ({name}) at byte {pos} needs {length} bytes")
+                return
             payload = self.data[pos + 8 : pos + 8 + length]
             (crc,) = struct.unpack_from("<I", self.data, pos + 8 + length)
             if zlib.crc32(kind + payload) != crc:
-                raise FormatError(f"{self.path}: CRC mismatch in chunk #{n} ({name}) at byte offset {pos}")
-            yield name, pos, payload
+                self._damaged(f"{self.path}: CRC mismatch in chunk #{n} ({name}) at byte offset {pos}")
+            else:
+                yield name, pos, payload
             pos += CHUNK_OVERHEAD + length
             n += 1
         raise FormatError(f"{self.path}: truncated file: no footer (the encode did not finish)")
+
+    def _damaged(self, message: str) -> None:
+        """Raise, or with `resilient` note and go on (a damaged HEAD raises regardless)."""
+        if not self.resilient:
+            raise FormatError(message)
+        self.damage.append(message)
 
     def read_all(self) -> ImfFile:
         result: ImfFile | None = None
@@ -269,8 +284,9 @@ class Reader:
                     raise FormatError(f"{self.path}: first chunk is {kind}, not HEAD")
                 elif kind == "GRUP":
                     group = GroupRecord.decode(payload, with_base=self.version[1] >= BASE_LAYER_MINOR)
-                    expected = sum(g.frame_count for g in result.groups)
-                    if group.first_frame != expected:
+                    expected = result.groups[-1].first_frame + result.groups[-1].frame_count if result.groups else 0
+                    # Resilient reading lets a group follow a gap (a damaged group skipped), never overlap.
+                    if group.first_frame != expected and not (self.resilient and group.first_frame > expected):
                         raise FormatError(
                             f"{self.path}: group at byte offset {offset} starts at frame {group.first_frame}, expected {expected}"
                         )
@@ -284,20 +300,28 @@ class Reader:
                     result.index = [IndexEntry(*e) for e in idx["groups"]]
                     index_at = offset
                 # Anything else is a chunk from a newer minor version: skipped.
-            except FormatError:
-                raise
+            except FormatError as exc:
+                if result is None or kind == "HEAD":
+                    raise
+                self._damaged(str(exc))
             except (VarintError, ValueError, KeyError, TypeError, struct.error, msgpack.ExtraData) as exc:
-                raise FormatError(f"{self.path}: malformed {kind} chunk at byte offset {offset}: {exc}") from None
+                message = f"{self.path}: malformed {kind} chunk at byte offset {offset}: {exc}"
+                if result is None or kind == "HEAD":
+                    raise FormatError(message) from None
+                self._damaged(message)
         if result is None:
             raise FormatError(f"{self.path}: no HEAD chunk")
         if index_at is None:
-            raise FormatError(f"{self.path}: truncated file: no index")
-        if index_at != self.index_offset:
-            raise FormatError(f"{self.path}: the footer points to byte {self.index_offset}, the index is at {index_at}")
-        counted = sum(g.frame_count for g in result.groups)
+            self._damaged(f"{self.path}: truncated file: no index")
+        elif index_at != self.index_offset:
+            self._damaged(f"{self.path}: the footer points to byte {self.index_offset}, the index is at {index_at}")
+        counted = result.groups[-1].first_frame + result.groups[-1].frame_count if result.groups else 0
         if result.frame_count != counted:
-            raise FormatError(f"{self.path}: header says {result.frame_count} frames, groups hold {counted}")
+            self._damaged(f"{self.path}: header says {result.frame_count} frames, groups hold {counted}")
+            if result.frame_count < counted or result.frame_count > counted + MAX_GROUP_FRAMES:
+                result.frame_count = counted  # an unpatched or forged count: what the groups hold
         result.file_size = len(self.data)
+        result.damage = list(self.damage)
         return result
 
 

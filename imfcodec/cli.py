@@ -195,6 +195,7 @@ def decode(
     start_frame: int = typer.Option(0, min=0, help="First frame to decode."),
     frames: Optional[int] = typer.Option(None, min=1, help="Number of frames to decode."),
     batch_size: int = typer.Option(16, min=1, help="Frames per model batch."),
+    resilient: bool = typer.Option(False, help="Decode what can be decoded: skip damaged chunks, conceal their frames, report each."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Decode an .imf file to video or PNG frames."""
@@ -202,7 +203,15 @@ def decode(
         from .codec.decoder import DecodeOptions, decode_file, read_imf
         from .model.weights import load_weights, model_for_file
 
-        imf = read_imf(input)
+        imf = read_imf(input, resilient=resilient)
+        concealed: list[str] = []
+
+        def conceal(message: str) -> None:
+            concealed.append(message)
+            console.print(f"[yellow]damaged:[/yellow] {escape(message)}", highlight=False, soft_wrap=True)
+
+        for message in imf.damage:
+            console.print(f"[yellow]damaged:[/yellow] {escape(message)}", highlight=False, soft_wrap=True)
         loaded = load_weights(model_for_file(imf.header["model_id"], model), _device(device))
         import time
 
@@ -213,9 +222,20 @@ def decode(
             def report(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total, fps=f"{done / max(time.time() - t0, 1e-9):.1f}")
 
-            count = decode_file(input, output, loaded, DecodeOptions(start_frame, frames, batch_size), imf=imf, on_progress=report)
+            count = decode_file(
+                input,
+                output,
+                loaded,
+                DecodeOptions(start_frame, frames, batch_size),
+                imf=imf,
+                on_progress=report,
+                conceal=conceal if resilient else None,
+            )
         if not quiet:
-            console.print(f"{output}: {count} frames in {time.time() - t0:.1f} s")
+            console.print(
+                f"{output}: {count} frames in {time.time() - t0:.1f} s"
+                + (f", {len(concealed)} damaged span(s) concealed" if concealed else "")
+            )
 
 
 @app.command()

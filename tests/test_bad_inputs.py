@@ -115,3 +115,49 @@ def test_decode_never_deletes_a_users_folder(tmp_path: Path, tiny_model_path: Pa
     (photos / "holiday.jpg").write_bytes(b"precious")
     assert_one_line_error(run("decode", out, photos, "--model", tiny_model_path), "photos")
     assert (photos / "holiday.jpg").read_bytes() == b"precious" and len(list(photos.iterdir())) == 1
+
+
+def test_resilient_decode_conceals_a_damaged_group(tmp_path: Path, tiny_model_path: Path) -> None:
+    """Without --resilient a damaged group stops the decode with its chunk and offset; with
+    it, every other group is decoded, the damaged group's frames repeat the last good
+    frame, and each damage is reported. A truncated file decodes up to the cut."""
+
+    import av
+    import numpy as np
+
+    clip = write_clip(tmp_path / "a.mkv", synthetic_frames(12, 64, 64, seed=2), codec="ffv1", pix_fmt="bgr0")
+    out = tmp_path / "a.imf"
+    assert (
+        run("encode", clip, out, "--model", tiny_model_path, "--max-keyframe-interval", "4", "--refresh-psnr", "0", "--quiet").exit_code
+        == 0
+    )
+    good = tmp_path / "good.mkv"
+    assert run("decode", out, good, "--model", tiny_model_path, "--quiet").exit_code == 0
+    data = bytearray(out.read_bytes())
+    groups = [c for c in read_imf(out).chunks if c.type == "GRUP"]
+    assert len(groups) == 3
+    data[groups[1].offset + 8 + groups[1].length // 2] ^= 0xFF  # the middle group's payload, CRC now wrong
+    bad = tmp_path / "bad.imf"
+    bad.write_bytes(bytes(data))
+    assert_one_line_error(
+        run("decode", bad, tmp_path / "x.mkv", "--model", tiny_model_path),
+        f"CRC mismatch in chunk #2 (GRUP) at byte offset {groups[1].offset}",
+    )
+    result = run("decode", bad, tmp_path / "r.mkv", "--model", tiny_model_path, "--resilient", "--quiet")
+    assert result.exit_code == 0 and "CRC mismatch" in result.output and "frames 4-7 concealed" in " ".join(result.output.split())
+
+    def frames(path: Path) -> list:
+        with av.open(str(path)) as c:
+            return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+
+    want, got = frames(good), frames(tmp_path / "r.mkv")
+    assert len(got) == 12
+    assert all(np.array_equal(got[i], want[i]) for i in (0, 1, 2, 3, 8, 9, 10, 11))
+    assert all(np.array_equal(got[i], want[3]) for i in (4, 5, 6, 7))
+
+    cut = tmp_path / "cut.imf"
+    cut.write_bytes(out.read_bytes()[: groups[2].offset + 20])
+    result = run("decode", cut, tmp_path / "c.mkv", "--model", tiny_model_path, "--resilient", "--quiet")
+    assert result.exit_code == 0 and "truncated" in result.output
+    got = frames(tmp_path / "c.mkv")
+    assert len(got) == 12 and np.array_equal(got[7], want[7]) and np.array_equal(got[11], want[7])

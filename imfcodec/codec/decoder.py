@@ -37,8 +37,9 @@ class DecodeOptions:
     batch_size: int = 16
 
 
-def read_imf(path: str | Path) -> ImfFile:
-    return Reader(path).read_all()
+def read_imf(path: str | Path, resilient: bool = False) -> ImfFile:
+    """The file's chunks, checked; `resilient`: damaged chunks skipped and listed in .damage."""
+    return Reader(path, resilient=resilient).read_all()
 
 
 def check_model(imf: ImfFile, loaded: LoadedModel) -> None:
@@ -63,22 +64,61 @@ def frame_range(imf: ImfFile, options: DecodeOptions) -> tuple[int, int]:
     return options.start_frame, end
 
 
-def iter_decoded_frames(imf: ImfFile, loaded: LoadedModel, options: DecodeOptions = DecodeOptions()) -> Iterator[np.ndarray]:
-    """Yield (S, S, 3) uint8 frames from options.start_frame, options.frames of them."""
+def iter_decoded_frames(
+    imf: ImfFile, loaded: LoadedModel, options: DecodeOptions = DecodeOptions(), conceal: Callable[[str], None] | None = None
+) -> Iterator[np.ndarray]:
+    """Yield (S, S, 3) uint8 frames from options.start_frame, options.frames of them.
+
+    `conceal` (with a file read resiliently): frames of a missing or undecodable group are
+    replaced by the last good frame (mid-grey before the first one), and each such span is
+    reported through it; without it, the first error is raised."""
     check_model(imf, loaded)
-    end = frame_range(imf, options)[1]
-    codec = get_codec(imf.header["keyframe_codec"])
-    frames_of = _hybrid_group_frames if imf.header.get("base_size") is not None else _token_group_frames
+    start, end = frame_range(imf, options)
+    size = int(imf.header["size"])
+    last = np.full((size, size, 3), 128, np.uint8)
+    pos = start
+    for group, lo, hi in _spans(imf, start, end):
+        try:
+            if group is None:
+                raise DecodeError("its group is missing from the file")
+            for frame in _group_frames(imf, group, loaded, lo, hi, options.batch_size):
+                yield frame
+                last, pos = frame, pos + 1
+        except ImfcodecError as exc:
+            if conceal is None:
+                raise
+            conceal(f"frames {pos}-{hi - 1} concealed (repeating the last good frame): {exc}")
+            for _ in range(pos, hi):
+                yield last
+            pos = hi
+
+
+def _spans(imf: ImfFile, start: int, end: int) -> Iterator[tuple[GroupRecord | None, int, int]]:
+    """(group or None for a gap, first frame, end frame) covering [start, end), in order."""
+    pos = start
     for group in imf.groups:
-        g_end = group.first_frame + group.frame_count
-        if g_end <= options.start_frame or group.first_frame >= end:
-            continue  # read with the file, but never decoded
-        lo, hi = max(options.start_frame, group.first_frame), min(end, g_end)
-        key = codec.decode(group.keyframe)
-        size = int(imf.header["size"])
-        if key.shape != (size, size, 3):  # a valid picture of the wrong size: a damaged or forged file
-            raise DecodeError(f"the keyframe of the group at frame {group.first_frame} is {key.shape[1]}x{key.shape[0]}, not {size}x{size}")
-        yield from frames_of(imf, group, key, loaded, lo - group.first_frame, hi - group.first_frame, options.batch_size)
+        g_lo, g_hi = group.first_frame, group.first_frame + group.frame_count
+        if g_hi <= pos:
+            continue
+        if g_lo >= end:
+            break
+        if g_lo > pos:
+            yield None, pos, g_lo
+            pos = g_lo
+        yield group, pos, min(end, g_hi)
+        pos = min(end, g_hi)
+    if pos < end:
+        yield None, pos, end
+
+
+def _group_frames(imf: ImfFile, group: GroupRecord, loaded: LoadedModel, lo: int, hi: int, batch_size: int) -> Iterator[np.ndarray]:
+    """Frames lo..hi-1 (file frame numbers) of one group."""
+    key = get_codec(imf.header["keyframe_codec"]).decode(group.keyframe)
+    size = int(imf.header["size"])
+    if key.shape != (size, size, 3):  # a valid picture of the wrong size: a damaged or forged file
+        raise DecodeError(f"the keyframe of the group at frame {group.first_frame} is {key.shape[1]}x{key.shape[0]}, not {size}x{size}")
+    frames_of = _hybrid_group_frames if imf.header.get("base_size") is not None else _token_group_frames
+    yield from frames_of(imf, group, key, loaded, lo - group.first_frame, hi - group.first_frame, batch_size)
 
 
 def _token_group_frames(
@@ -128,6 +168,7 @@ def decode_file(
     options: DecodeOptions = DecodeOptions(),
     imf: ImfFile | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    conceal: Callable[[str], None] | None = None,
 ) -> int:
     """Decode `source` to `output` (.mp4/.mkv/.y4m or a folder of PNGs). Returns frames written.
     The output appears whole or not at all (imfcodec.atomic); a folder with files in it is refused."""
@@ -150,7 +191,7 @@ def decode_file(
     with atomic_path(output, folder=not output.suffix, replace_folder=True) as tmp:
         writer = VideoWriter(tmp, fps, size, size, audio=audio, suffix=output.suffix, audio_window=window)
         try:
-            for frame in iter_decoded_frames(imf, loaded, options):
+            for frame in iter_decoded_frames(imf, loaded, options, conceal):
                 writer.write(frame)
                 count += 1
                 if on_progress:
