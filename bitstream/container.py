@@ -284,7 +284,7 @@ class Reader:
                     raise FormatError(f"{self.path}: first chunk is {kind}, not HEAD")
                 elif kind == "GRUP":
                     group = GroupRecord.decode(payload, with_base=self.version[1] >= BASE_LAYER_MINOR)
-                    expected = result.groups[-1].first_frame + result.groups[-1].frame_count if result.groups else 0
+                    expected = _frames_covered(result.groups)
                     # Resilient reading lets a group follow a gap (a damaged group skipped), never overlap.
                     if group.first_frame != expected and not (self.resilient and group.first_frame > expected):
                         raise FormatError(
@@ -315,7 +315,7 @@ class Reader:
             self._damaged(f"{self.path}: truncated file: no index")
         elif index_at != self.index_offset:
             self._damaged(f"{self.path}: the footer points to byte {self.index_offset}, the index is at {index_at}")
-        counted = result.groups[-1].first_frame + result.groups[-1].frame_count if result.groups else 0
+        counted = _frames_covered(result.groups)
         if result.frame_count != counted:
             self._damaged(f"{self.path}: header says {result.frame_count} frames, groups hold {counted}")
             if result.frame_count < counted or result.frame_count > counted + MAX_GROUP_FRAMES:
@@ -323,6 +323,11 @@ class Reader:
         result.file_size = len(self.data)
         result.damage = list(self.damage)
         return result
+
+
+def _frames_covered(groups: list[GroupRecord]) -> int:
+    """The frame after the last group's: the groups' total when they are contiguous."""
+    return groups[-1].first_frame + groups[-1].frame_count if groups else 0
 
 
 def _decode_audio_packets(payload: bytes) -> list[tuple[int, int, bytes]]:

@@ -206,12 +206,15 @@ def decode(
         imf = read_imf(input, resilient=resilient)
         concealed: list[str] = []
 
-        def conceal(message: str) -> None:
-            concealed.append(message)
+        def damaged(message: str) -> None:
             console.print(f"[yellow]damaged:[/yellow] {escape(message)}", highlight=False, soft_wrap=True)
 
+        def conceal(message: str) -> None:
+            concealed.append(message)
+            damaged(message)
+
         for message in imf.damage:
-            console.print(f"[yellow]damaged:[/yellow] {escape(message)}", highlight=False, soft_wrap=True)
+            damaged(message)
         loaded = load_weights(model_for_file(imf.header["model_id"], model), _device(device))
         import time
 

@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from pathlib import Path
 
 import numpy as np
 
-from imfcodec.bench.run import measure, summarize
+from imfcodec.bench.run import imfcodec_record, measure, summarize
 from imfcodec.codec.decoder import iter_decoded_frames, read_imf
 from imfcodec.model.weights import load_weights, resolve_model
-from imfcodec.rate import kbps
 
 
 def main() -> None:
@@ -38,14 +36,12 @@ def main() -> None:
         for imf_path in sorted((args.bench / "work").glob(f"{clip}-base_size*.imf")):
             imf = read_imf(imf_path)
             decoded = np.stack(list(iter_decoded_frames(imf, loaded)))
-            fps = imf.header["fps_num"] / imf.header["fps_den"]
-            point = dict(re.findall(r"(base_size|base_crf|low_delay)(\w+?)(?=-|$)", imf_path.stem))
-            nbytes = imf_path.stat().st_size
+            h = imf.header
+            fps = h["fps_num"] / h["fps_den"]
+            point = {"base_size": h["base_size"], "base_crf": h["base_crf"], "low_delay": bool(h["base_low_delay"])}
             records.append(
                 {
-                    "codec": "imfcodec-low-delay" if point.get("low_delay") == "True" else "imfcodec",
-                    "point": point,
-                    "kbps": kbps(nbytes, len(decoded), fps),
+                    **imfcodec_record(point, imf_path.stat().st_size, len(decoded), fps),
                     "clip": clip,
                     "frames": len(decoded),
                     "fps": fps,

@@ -129,14 +129,8 @@ def run_bench(
                     t0 = time.time()
                     decoded = np.stack(list(iter_decoded_frames(read_imf(imf_path), loaded)))
                     dec_fps = n / (time.time() - t0)
-                    nbytes = imf_path.stat().st_size
                     rec = {
-                        # Low-delay hybrid points form their own curve, compared with low-delay anchors.
-                        "codec": "imfcodec-low-delay" if arg.get("low_delay") else "imfcodec",
-                        "point": arg,
-                        "kbps": kbps(nbytes, n, float(fps)),
-                        "file_kbps": kbps(nbytes, n, float(fps)),
-                        "bytes": nbytes,
+                        **imfcodec_record(arg, imf_path.stat().st_size, n, float(fps)),
                         "keyframes": summary.keyframes,
                         "encode_fps": enc_fps,
                         "decode_fps": dec_fps,
@@ -176,6 +170,15 @@ def run_bench(
     if not quiet:
         print_summary(records, console)
     return records
+
+
+def imfcodec_record(point: dict[str, Any], nbytes: int, frames: int, fps: float) -> dict[str, Any]:
+    """An imfcodec point's curve name and rates: the whole .imf file of `nbytes` over
+    `frames` at `fps`, in kbps. Low-delay hybrid points form their own curve, compared
+    with the low-delay anchors."""
+    rate = kbps(nbytes, frames, fps)
+    codec = "imfcodec-low-delay" if point.get("low_delay") else "imfcodec"
+    return {"codec": codec, "point": point, "kbps": rate, "file_kbps": rate, "bytes": nbytes}
 
 
 def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:

@@ -73,6 +73,11 @@ def _metadata(config: dict[str, Any], provenance: dict[str, Any]) -> dict[str, s
     return {"imfcodec": json.dumps(info, sort_keys=True)}
 
 
+def _single_file_id(tensors: dict[str, torch.Tensor], config: dict[str, Any], provenance: dict[str, Any]) -> str:
+    """The id a model has: the SHA-256 of its single .safetensors file, made in memory."""
+    return hashlib.sha256(save(tensors, metadata=_metadata(config, provenance))).hexdigest()
+
+
 def save_weights(
     model: IMF | HybridIMF,
     path: str | Path,
@@ -86,13 +91,14 @@ def save_weights(
     tensors = {k: (v.to(dtype) if v.is_floating_point() else v).detach().cpu().contiguous() for k, v in model.state_dict().items()}
     if tables is not None:
         tensors[TABLES_KEY] = torch.from_numpy(np.ascontiguousarray(tables, dtype=np.int32))
+    config = json.loads(model.config.to_json())
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=_metadata(json.loads(model.config.to_json()), provenance or {}))
+        save_file(tensors, str(tmp), metadata=_metadata(config, provenance or {}))
     model_id = file_sha256(path)
     sidecar = {
         "model_id": model_id,
-        "config": json.loads(model.config.to_json()),
+        "config": config,
         "provenance": provenance or {},
         "has_entropy_tables": tables is not None,
     }
@@ -104,7 +110,7 @@ def write_shared_model(config: dict[str, Any], provenance: dict[str, Any], tenso
     """A model that reuses `tensors_file` (same folder) with its own config: writes the JSON
     `path` that names it, and returns the model id (the hash of its single-file form)."""
     tensors = load_file(str(tensors_file))
-    model_id = hashlib.sha256(save(tensors, metadata=_metadata(config, provenance))).hexdigest()
+    model_id = _single_file_id(tensors, config, provenance)
     manifest = {
         "model_id": model_id,
         "config": config,
@@ -169,7 +175,7 @@ def load_weights(path: str | Path, device: str | torch.device = "cpu") -> Loaded
             raise WeightsError(f"{path}: bad config ({exc})") from None
         provenance = manifest.get("provenance", {})
         tensors = load_file(str(tensor_path), device="cpu")
-        model_id = hashlib.sha256(save(tensors, metadata=_metadata(manifest["config"], provenance))).hexdigest()
+        model_id = _single_file_id(tensors, manifest["config"], provenance)
         if model_id != manifest["model_id"]:
             raise WeightsError(f"{path}: its tensors and config hash to {model_id[:12]}…, not the recorded id {manifest['model_id'][:12]}…")
     else:
