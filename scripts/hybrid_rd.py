@@ -64,9 +64,9 @@ def main() -> None:
                     decoded = np.stack(list(iter_decoded_frames(imf, loaded)))
                     decode_fps = len(decoded) / (time.time() - t0)
                     assert abs(float(psnr_per_frame(decoded, reference).mean()) - summary.mean_psnr) < 1e-6
-                step = int(imf.header.get("base_step", 1))
+                step, fill = int(imf.header.get("base_step", 1)), str(imf.header.get("base_fill", "repeat"))
                 bicubic = np.concatenate(
-                    [upsampled_frames(base_pictures(g.base or b"", g.frame_count, step), reference.shape[1]) for g in imf.groups]
+                    [upsampled_frames(base_pictures(g.base or b"", g.frame_count, step, fill), reference.shape[1]) for g in imf.groups]
                 )
                 base_bytes = sum(len(g.base or b"") for g in imf.groups)
                 n = len(reference)

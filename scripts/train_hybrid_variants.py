@@ -28,13 +28,20 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "warp": ({"hybrid_reference": "warp"}, {}),
     "none": ({"hybrid_reference": "none"}, {}),
     "warp-gan": ({"hybrid_reference": "warp"}, {"lambda_gan": 0.05}),
+    # Fine-tuning (recipe hybrid_gpu_ft, --init-from): its learning rate, a third of it, and
+    # twice the batch at 4/3 of it.
+    "ft": ({}, {}),
+    "ft-lowlr": ({}, {"lr": 2.5e-5}),
+    "ft-b32": ({}, {"batch_size": 32, "lr": 1e-4}),
 }
 
 
-def variant_config(base: TrainConfig, name: str, steps: int) -> TrainConfig:
+def variant_config(base: TrainConfig, name: str, steps: int, init_from: Path | None = None) -> TrainConfig:
     model_over, train_over = VARIANTS[name]
     cfg = dataclasses.replace(base, model=dataclasses.replace(base.model, **model_over))
-    extra = {"gan_start": steps // 3} if train_over.get("lambda_gan") else {}
+    extra: dict = {"gan_start": steps // 3} if train_over.get("lambda_gan") else {}
+    if init_from is not None:
+        extra["init_from"] = str(init_from.resolve())
     return cfg.with_overrides(steps=steps, **train_over, **extra)
 
 
@@ -83,6 +90,7 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=5.0, help="wall-clock budget of the main runs")
     ap.add_argument("--probe-steps", type=int, default=40)
     ap.add_argument("--gpus", type=int, default=1, help="0: CPU (a dry run of this script)")
+    ap.add_argument("--init-from", type=Path, help="start every run from these weights (a checkpoint folder)")
     args = ap.parse_args()
     base = load_recipe(args.recipe)
     names = args.variants.split(",")
@@ -92,20 +100,20 @@ def main() -> None:
 
     # 1. The shared frame cache (frames, AV1-degraded keyframes, decoded base pictures).
     probe_root = args.out / "probe"
-    warm = start(variant_config(base, names[0], 1), "warm", args.data, probe_root, cache, args.gpus, launcher)
+    warm = start(variant_config(base, names[0], 1, args.init_from), "warm", args.data, probe_root, cache, args.gpus, launcher)
     if warm.wait() != 0:
         print("the launcher path failed (log in probe/warm.log); training in process", flush=True)
         launcher = "inprocess"
-        warm = start(variant_config(base, names[0], 1), "warm2", args.data, probe_root, cache, args.gpus, launcher)
+        warm = start(variant_config(base, names[0], 1, args.init_from), "warm2", args.data, probe_root, cache, args.gpus, launcher)
         if warm.wait() != 0:
             sys.exit("the warm-up run failed: see probe/warm2.log")
     print(f"cache ready after {time.time() - t0:.0f} s ({launcher})", flush=True)
 
     # 2. The step rate with every run sharing the device.
     t1 = time.time()
-    probes = {n: start(variant_config(base, n, args.probe_steps), n, args.data, probe_root, cache, args.gpus, launcher) for n in names}
+    probes = {n: start(variant_config(base, n, args.probe_steps, args.init_from), n, args.data, probe_root, cache, args.gpus, launcher) for n in names}
     wait_all(probes, t1 + 600)
-    rates = {n: samples_per_s(probe_root / n) / base.data.batch_size for n in names}
+    rates = {n: samples_per_s(probe_root / n) / variant_config(base, n, 1).data.batch_size for n in names}
     print(f"probe {time.time() - t1:.0f} s; steps/s with {len(names)} runs in parallel: {rates}", flush=True)
 
     # 3. The runs, each sized to end inside the budget (the slowest sets nothing for the others).
@@ -113,7 +121,7 @@ def main() -> None:
     t2 = time.time()
     steps = {n: max(base.optim.warmup_steps + 10, int(rates[n] * budget * 0.9)) for n in names}
     print(f"steps: {steps}", flush=True)
-    procs = {n: start(variant_config(base, n, steps[n]), n, args.data, args.out, cache, args.gpus, launcher) for n in names}
+    procs = {n: start(variant_config(base, n, steps[n], args.init_from), n, args.data, args.out, cache, args.gpus, launcher) for n in names}
     codes = wait_all(procs, t2 + budget * 1.25)
     print(f"runs done in {time.time() - t2:.0f} s, exit codes {codes}", flush=True)
 

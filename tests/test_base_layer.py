@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from imfcodec.codec.base_layer import BaseLayerError, decode_base, downscale, encode_base, split_packets
+from imfcodec.codec.base_layer import BaseLayerError, decode_base, downscale, encode_base, fill_skipped, split_packets
 from imfcodec.frames import psnr_per_frame
 from tests.conftest import synthetic_frames
 
@@ -43,3 +43,16 @@ def test_hostile_payloads_are_format_errors(base_frames: np.ndarray) -> None:
         decode_base(payload[: len(payload) // 2], len(base_frames))
     with pytest.raises(BaseLayerError, match="crf"):
         encode_base(base_frames, crf=70)
+
+
+def test_skipped_frames_are_filled_by_distance_in_integers() -> None:
+    """Step 3, linear: frame 3k+j = round(((3-j)·p[k] + j·p[k+1]) / 3), half up; after the last
+    coded picture, repeats; "repeat" shows each picture three times. Breaks if the weights
+    are swapped, rounding changes (encoder and decoder would drift apart) or a frame is lost."""
+    coded = np.stack([np.full((2, 2, 3), v, np.uint8) for v in (0, 10, 255)])
+    linear = fill_skipped(coded, 8, 3, "linear")[:, 0, 0, 0].tolist()
+    assert linear == [0, 3, 7, 10, 92, 173, 255, 255]
+    assert fill_skipped(coded, 8, 3, "repeat")[:, 0, 0, 0].tolist() == [0, 0, 0, 10, 10, 10, 255, 255]
+    np.testing.assert_array_equal(fill_skipped(coded, 3, 1, "linear"), coded)
+    with pytest.raises(BaseLayerError, match="unknown base fill"):
+        fill_skipped(coded, 3, 1, "cubic")

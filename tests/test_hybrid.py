@@ -160,18 +160,25 @@ def test_bitrate_lands_within_15_percent(tmp_path: Path, untrained) -> None:
         )
 
 
-def test_half_rate_base_layer(tmp_path: Path, clip: Path, untrained) -> None:
-    """--base-step 2: the layer holds every second frame and each picture serves two frames."""
+@pytest.mark.parametrize("low_delay", [False, True])
+def test_half_rate_base_layer(tmp_path: Path, clip: Path, untrained, low_delay: bool) -> None:
+    """--base-step 2: the layer holds every second frame; a skipped frame shows the blend of
+    its two coded neighbours (random access) or its predecessor (low delay: the next one is
+    not there yet), and the last skipped frame of a group repeats."""
     out = tmp_path / "half.imf"
-    encode_video(clip, out, untrained, EncodeOptions(base_size=64, base_crf=45, base_step=2, max_keyframe_interval=7, audio=False))
+    options = EncodeOptions(base_size=64, base_crf=45, base_step=2, low_delay=low_delay, max_keyframe_interval=8, audio=False)
+    encode_video(clip, out, untrained, options)
     imf = read_imf(out)
-    assert imf.header["base_step"] == 2
+    assert imf.header["base_step"] == 2 and imf.header["base_fill"] == ("repeat" if low_delay else "linear")
     frames = np.stack(list(iter_decoded_frames(imf, untrained)))
     g = imf.groups[0]
-    coded = decode_base(g.base, 4)  # frames 0, 2, 4, 6 of the 7-frame group
-    up = tensor_to_frames(upsample(frames_to_tensor(coded), 256))
-    np.testing.assert_array_equal(frames[1], up[0])  # frame 1 shows frame 0's base picture
+    assert g.frame_count == 8
+    coded = decode_base(g.base, 4)  # frames 0, 2, 4, 6 of the 8-frame group
+    blend = ((coded[0].astype(int) + coded[1] + 1) // 2).astype(np.uint8)
+    up = tensor_to_frames(upsample(frames_to_tensor(np.concatenate([coded, blend[None]])), 256))
+    np.testing.assert_array_equal(frames[1], up[0] if low_delay else up[4])
     np.testing.assert_array_equal(frames[2], up[1])
     np.testing.assert_array_equal(frames[6], up[3])
+    np.testing.assert_array_equal(frames[7], up[3])  # no coded picture after it
     with pytest.raises(EncodeError, match="--base-step"):
         encode_video(clip, tmp_path / "x.imf", untrained, EncodeOptions(base_size=64, base_step=3))

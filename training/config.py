@@ -49,9 +49,11 @@ class DataConfig(JsonConfig):
     same_frame_prob: float = 0.1
     keyframe_qualities: tuple[int, int] = (2, 7)  # the reference is degraded by the keyframe codec
     cache_max_frames: int = 600  # per clip
-    # Hybrid models: the base layers the frame cache holds, (side, SVT-AV1 CRF) each; a
-    # batch draws one of them, so the model learns every size and quality it will be given.
-    base_variants: tuple[tuple[int, int], ...] = ()
+    # Hybrid models: the base layers the frame cache holds, (side, SVT-AV1 CRF) each, or
+    # (side, CRF, step) for a layer of every step-th frame with the others blended from their
+    # neighbours, as the decoder fills them; a batch draws one of them, so the model learns
+    # every size, quality and frame rate it will be given.
+    base_variants: tuple[tuple[int, ...], ...] = ()
     val_frames: int = PROTOCOL_FRAMES  # per dev clip
 
 

@@ -239,7 +239,7 @@ def export_hybrid_run(run_dir: Path, cfg: TrainConfig, ckpt: Path, output: Path,
         f"- Parameters: {count_parameters(model) / 1e6:.2f} M",
         f"- Training: {provenance['steps']} steps, batch {cfg.data.batch_size} × {provenance['world_size']} worker(s), "
         f"{provenance['trained_wall_seconds'] / 60:.0f} minutes of wall-clock time, on the train split only; "
-        f"base layers {list(cfg.data.base_variants)} (side, CRF).",
+        f"base layers {list(cfg.data.base_variants)} (side, CRF[, frame step]).",
         f"- Losses: L1 ×{cfg.loss.lambda_l1}, MS-SSIM ×{cfg.loss.lambda_perceptual}, GAN ×{cfg.loss.lambda_gan}.",
         "",
         f"## Dev split (each clip one group: AV1 keyframe at --quality 4, base layer {VALIDATION_VARIANT[0]}², CRF {VALIDATION_VARIANT[1]})",

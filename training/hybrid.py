@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from imfcodec.codec.base_layer import decode_base, downscale, encode_base
+from imfcodec.codec.base_layer import decode_base, downscale, encode_base, fill_skipped
 from imfcodec.codec.hybrid_decoding import decode_hybrid_group, upsampled_frames
 from imfcodec.codec.keyframes import DEFAULT_KEYFRAME_CODEC, get_codec
 from imfcodec.frames import psnr_per_frame
@@ -43,36 +43,38 @@ class HybridGenerator(nn.Module):
         return self.model(keyframe, keyframe_base, bases)
 
 
-def build_base_cache(folder: Path, cache: FrameCache, variants: tuple[tuple[int, int], ...]) -> dict[tuple[int, int], np.ndarray]:
-    """Decoded base pictures aligned with cache.frames, (N, side, side, 3) uint8 per variant;
-    made once per cache folder and variant, then memory-mapped."""
+def build_base_cache(folder: Path, cache: FrameCache, variants: tuple[tuple[int, ...], ...]) -> dict[tuple[int, ...], np.ndarray]:
+    """Decoded base pictures aligned with cache.frames, (N, side, side, 3) uint8 per variant
+    (side, CRF[, step]); made once per cache folder and variant, then memory-mapped."""
     bases = {}
-    for side, crf in variants:
-        path = folder / f"bases-{side}-crf{crf}.npy"
+    for variant in variants:
+        side, crf, step = (*variant, 1)[:3]
+        path = folder / (f"bases-{side}-crf{crf}.npy" if step == 1 else f"bases-{side}-crf{crf}-step{step}.npy")
         if not path.is_file():
             gops = [
                 (a, min(a + BASE_GOP, int(start + length)))
                 for start, length in zip(cache.clip_start, cache.clip_length)
                 for a in range(int(start), int(start + length), BASE_GOP)
             ]
-            pictures = parallel_map(_code_base, [(np.asarray(cache.frames[a:b]), side, crf) for a, b in gops])
+            pictures = parallel_map(_code_base, [(np.asarray(cache.frames[a:b]), side, crf, step) for a, b in gops])
             out = np.empty((len(cache.frames), side, side, 3), dtype=np.uint8)
             for (a, b), low in zip(gops, pictures):
                 out[a:b] = low
             with atomic_path(path) as tmp, open(tmp, "wb") as f:
                 np.save(f, out)
-        bases[(side, crf)] = np.load(path, mmap_mode="r")
+        bases[tuple(variant)] = np.load(path, mmap_mode="r")
     return bases
 
 
-def _code_base(frames: np.ndarray, side: int, crf: int) -> np.ndarray:
-    """One closed GOP of frames (T, S, S, 3) through the base layer: (T, side, side, 3) decoded."""
-    low = downscale(frames, side)
-    return decode_base(encode_base(low, crf), len(low))
+def _code_base(frames: np.ndarray, side: int, crf: int, step: int = 1) -> np.ndarray:
+    """One closed GOP of frames (T, S, S, 3) through the base layer: (T, side, side, 3)
+    decoded, every step-th frame coded and the others blended as the decoder does."""
+    low = downscale(frames[::step], side)
+    return fill_skipped(decode_base(encode_base(low, crf), len(low)), len(frames), step, "linear")
 
 
 def sample_hybrid_pairs(
-    cache: FrameCache, bases: dict[tuple[int, int], np.ndarray], step: int, rank: int, batch: int, max_distance: int, seed: int
+    cache: FrameCache, bases: dict[tuple[int, ...], np.ndarray], step: int, rank: int, batch: int, max_distance: int, seed: int
 ) -> dict[str, torch.Tensor]:
     """keyframe (B, 3, S, S), keyframe_base and bases (B, 3, b, b), target (B, 3, S, S), in
     [0, 1]; one base variant per batch. A pure function of (seed, rank, step), like sample_pairs."""

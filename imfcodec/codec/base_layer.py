@@ -122,8 +122,32 @@ def _to_rgb(frame: av.VideoFrame) -> np.ndarray:
     return yuv420_to_rgb(*[plane_array(frame.planes[i]) for i in range(3)])
 
 
-def base_pictures(payload: bytes, frame_count: int, step: int = 1) -> np.ndarray:
+BASE_FILLS = ("repeat", "linear")
+
+
+def fill_skipped(coded: np.ndarray, frame_count: int, step: int, fill: str = "repeat") -> np.ndarray:
+    """(K, B, B, 3) uint8 pictures of every `step`-th frame -> (frame_count, B, B, 3): a
+    picture per frame. "repeat" shows each coded picture `step` times; "linear" blends the
+    two coded neighbours of a skipped frame by its distance to them, in integers (round half
+    up), so encoder and decoder compute the same bytes. A skipped frame after the last coded
+    picture repeats it. "linear" needs the next coded picture before a skipped frame can be
+    shown: the low-delay structure repeats instead."""
+    if fill not in BASE_FILLS:
+        raise BaseLayerError(f"unknown base fill {fill!r}; expected one of {BASE_FILLS}")
+    out = np.repeat(coded, step, axis=0)[:frame_count]
+    if fill == "linear" and step > 1:
+        wide = coded.astype(np.int32)
+        for j in range(1, step):
+            frames = np.arange(j, frame_count, step)
+            k = frames // step
+            inside = k + 1 < len(coded)
+            k = k[inside]
+            out[frames[inside]] = (((step - j) * wide[k] + j * wide[k + 1] + step // 2) // step).astype(np.uint8)
+    return out
+
+
+def base_pictures(payload: bytes, frame_count: int, step: int = 1, fill: str = "repeat") -> np.ndarray:
     """A group's base picture for each of its `frame_count` frames, (frame_count, B, B, 3):
-    with `step` 2 the layer holds every second frame and each picture stands for two."""
+    with `step` 2 the layer holds every second frame and the others are filled (fill_skipped)."""
     coded = -(-frame_count // step)
-    return np.repeat(decode_base(payload, coded), step, axis=0)[:frame_count]
+    return fill_skipped(decode_base(payload, coded), frame_count, step, fill)

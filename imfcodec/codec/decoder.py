@@ -152,7 +152,8 @@ def _hybrid_group_frames(
         raise DecodeError(f"{loaded.path.name} is not a hybrid model, and this file has a base layer")
     if group.base is None:
         raise DecodeError(f"group at frame {group.first_frame} has no base layer")
-    bases = base_pictures(group.base, group.frame_count, int(imf.header.get("base_step", 1)))[:hi]
+    step, fill = int(imf.header.get("base_step", 1)), str(imf.header.get("base_fill", "repeat"))
+    bases = base_pictures(group.base, group.frame_count, step, fill)[:hi]
     side = int(imf.header["base_size"])
     if bases.shape[1:3] != (side, side):
         raise DecodeError(

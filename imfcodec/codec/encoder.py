@@ -63,6 +63,12 @@ class EncodeOptions:
     base_crf: int = 50  # SVT-AV1 CRF of the base layer
     low_delay: bool = False  # base layer without B-frames (streaming)
     base_step: int = 1  # 2: the base layer holds every second frame (half its frame rate)
+
+    @property
+    def base_fill(self) -> str:
+        """How the decoder fills the frames a base layer skips: blended from both coded
+        neighbours, except in low delay, where the next one is not there yet."""
+        return "repeat" if self.low_delay else "linear"
     bitrate_kbps: float | None = None  # hybrid mode: video rate to land on; sets the base CRF per group
 
 
@@ -114,11 +120,11 @@ def header_for(loaded: LoadedModel, options: EncodeOptions, width: int, height: 
     x, y, w, h = crop_box(width, height) if options.crop == "center" else (0, 0, width, height)
     hybrid = options.base_size > 0
     crf = None if options.bitrate_kbps is not None else options.base_crf  # nil: chosen per group
-    base = (
-        {"base_size": options.base_size, "base_crf": crf, "base_low_delay": options.low_delay, "base_step": options.base_step}
-        if hybrid
-        else {}
-    )
+    base: dict[str, Any] = {}
+    if hybrid:
+        base = {"base_size": options.base_size, "base_crf": crf, "base_low_delay": options.low_delay, "base_step": options.base_step}
+        if options.base_step > 1:
+            base["base_fill"] = options.base_fill
     return base | {
         "model_id": loaded.model_id,
         "preset": config.preset,
@@ -316,7 +322,7 @@ def _code_hybrid(
         else:
             budget = options.bitrate_kbps * 1000 / 8 * len(group) / summary.fps - len(keyframe) - GROUP_FRAMING_BYTES
             base, _ = fit_base(low, budget, options.low_delay)
-        pictures = base_pictures(base, len(group), options.base_step)
+        pictures = base_pictures(base, len(group), options.base_step, options.base_fill)
         decoded = decode_hybrid_group(model, codec.decode(keyframe), pictures, MODEL_BATCH, device)
         writer.write_group(GroupRecord(first, len(group), keyframe, b"", base))
         summary.keyframes += 1
