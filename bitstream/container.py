@@ -12,13 +12,14 @@ version is refused. Written as a stream: memory does not grow with the video's l
 
 from __future__ import annotations
 
+import mmap
 import os
 import struct
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, overload
 
 import msgpack
 
@@ -38,6 +39,9 @@ FOOTER_SIZE = 16
 UNKNOWN_FRAMES = 0xFFFFFFFF
 MAX_CHUNK = 1 << 30
 MAX_GROUP_FRAMES = 1 << 16  # frames in one keyframe group: bounds what a group's count can make a reader allocate
+
+
+Buffer = bytes | mmap.mmap
 
 
 class FormatError(ImfcodecError):
@@ -97,6 +101,38 @@ class ChunkInfo:
     length: int
 
 
+class GroupList(Sequence[GroupRecord]):
+    """A file's groups, each read from the (memory-mapped) file when it is asked for: what
+    stays in memory is four numbers a group, so a long file decodes group by group in the
+    memory of one group. The chunks were CRC-checked and parsed once when the file was
+    read; re-reading parses the same bytes."""
+
+    def __init__(self, data: Buffer = b"", with_base: bool = False) -> None:
+        self._data = data
+        self._with_base = with_base
+        self._spans: list[tuple[int, int, int, int]] = []  # payload offset, length, first frame, frame count
+
+    def add(self, offset: int, length: int, group: GroupRecord) -> None:
+        self._spans.append((offset, length, group.first_frame, group.frame_count))
+
+    def __len__(self) -> int:
+        return len(self._spans)
+
+    @overload
+    def __getitem__(self, i: int) -> GroupRecord: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[GroupRecord]: ...
+    def __getitem__(self, i: int | slice) -> GroupRecord | list[GroupRecord]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        offset, length, _, _ = self._spans[i]
+        return GroupRecord.decode(bytes(self._data[offset : offset + length]), self._with_base)
+
+    def frames_covered(self) -> int:
+        """The frame after the last group's (the groups' total when they are contiguous)."""
+        return self._spans[-1][2] + self._spans[-1][3] if self._spans else 0
+
+
 @dataclass
 class ImfFile:
     """What Reader.read_all returns: the header, groups, audio and the byte accounting."""
@@ -104,7 +140,7 @@ class ImfFile:
     header: dict[str, Any]
     frame_count: int
     version: tuple[int, int]
-    groups: list[GroupRecord] = field(default_factory=list)
+    groups: Sequence[GroupRecord] = field(default_factory=GroupList)
     index: list[IndexEntry] = field(default_factory=list)
     audio_header: dict[str, Any] | None = None
     audio_packets: list[tuple[int, int, bytes]] = field(default_factory=list)  # (pts, duration, data)
@@ -217,10 +253,15 @@ class Reader:
         self.index_offset: int | None = None  # from the footer, once chunks() reaches it
         if not self.path.is_file():
             raise FormatError(f"{self.path}: no such file")
+        # Mapped, not read: the pages of a group are brought in when it is decoded and are
+        # the kernel's to drop afterwards, so memory does not grow with the file.
+        self.data: Buffer = b""
         try:
-            self.data = self.path.read_bytes()
-        except OSError as exc:
-            raise FormatError(f"{self.path}: cannot read: {exc.strerror}") from None
+            with open(self.path, "rb") as f:
+                if os.fstat(f.fileno()).st_size >= PREAMBLE_SIZE:
+                    self.data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError) as exc:
+            raise FormatError(f"{self.path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
         if len(self.data) < PREAMBLE_SIZE or self.data[:4] != MAGIC:
             raise FormatError(f"{self.path}: not an .imf file (bad magic)")
         self.version = (self.data[4], self.data[5])
@@ -267,6 +308,7 @@ class Reader:
 
     def read_all(self) -> ImfFile:
         result: ImfFile | None = None
+        groups = GroupList()
         index_at: int | None = None
         for kind, offset, payload in self.chunks():
             if result is not None:
@@ -278,19 +320,20 @@ class Reader:
                     (frames,) = struct.unpack_from("<I", payload, 0)
                     header = unpack_header(payload[4:])
                     validate_header(header)
-                    result = ImfFile(header=header, frame_count=frames, version=self.version)
+                    groups = GroupList(self.data, with_base=self.version[1] >= BASE_LAYER_MINOR)
+                    result = ImfFile(header=header, frame_count=frames, version=self.version, groups=groups)
                     result.chunks.append(ChunkInfo(kind, offset, len(payload)))
                 elif result is None:
                     raise FormatError(f"{self.path}: first chunk is {kind}, not HEAD")
                 elif kind == "GRUP":
                     group = GroupRecord.decode(payload, with_base=self.version[1] >= BASE_LAYER_MINOR)
-                    expected = _frames_covered(result.groups)
+                    expected = groups.frames_covered()
                     # Resilient reading lets a group follow a gap (a damaged group skipped), never overlap.
                     if group.first_frame != expected and not (self.resilient and group.first_frame > expected):
                         raise FormatError(
                             f"{self.path}: group at byte offset {offset} starts at frame {group.first_frame}, expected {expected}"
                         )
-                    result.groups.append(group)
+                    groups.add(offset + 8, len(payload), group)
                 elif kind == "AUDH":
                     result.audio_header = _check_audio_header(msgpack.unpackb(payload, raw=False))
                 elif kind == "AUDP":
@@ -315,7 +358,7 @@ class Reader:
             self._damaged(f"{self.path}: truncated file: no index")
         elif index_at != self.index_offset:
             self._damaged(f"{self.path}: the footer points to byte {self.index_offset}, the index is at {index_at}")
-        counted = _frames_covered(result.groups)
+        counted = groups.frames_covered()
         if result.frame_count != counted:
             self._damaged(f"{self.path}: header says {result.frame_count} frames, groups hold {counted}")
             if result.frame_count < counted or result.frame_count > counted + MAX_GROUP_FRAMES:
@@ -323,11 +366,6 @@ class Reader:
         result.file_size = len(self.data)
         result.damage = list(self.damage)
         return result
-
-
-def _frames_covered(groups: list[GroupRecord]) -> int:
-    """The frame after the last group's: the groups' total when they are contiguous."""
-    return groups[-1].first_frame + groups[-1].frame_count if groups else 0
 
 
 def _decode_audio_packets(payload: bytes) -> list[tuple[int, int, bytes]]:

@@ -1,15 +1,20 @@
 """Files appear whole or not at all: every file or folder imfcodec produces is written
 under a temporary name beside its final one and renamed into place when complete.
 
-Torch-free, so that imfcodec.bitstream can use it. The temporary name carries the
-process id: a run killed with SIGKILL leaves `.NAME.partial-PID`, which no later run
-mistakes for its own work.
+Torch-free, so that imfcodec.bitstream can use it. The temporary name carries a tag of
+the machine and the process id: a run killed with SIGKILL leaves `.NAME.partial-HOST-PID`,
+which no later run mistakes for its own work. The next run that writes NAME removes such
+leftovers when they are this machine's and their process is gone; another machine's (a
+shared folder) or a live process's are left alone.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import shutil
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,10 +29,43 @@ def _read_umask() -> int:
 _UMASK = _read_umask()
 
 
+def _host_tag() -> str:
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+
+
 def partial_path(path: str | Path) -> Path:
-    """The temporary name `path` is written under: hidden, beside it, unique to this process."""
+    """The temporary name `path` is written under: hidden, beside it, unique to this process
+    on this machine."""
     path = Path(path)
-    return path.with_name(f".{path.name}.partial-{os.getpid()}")
+    return path.with_name(f".{path.name}.partial-{_host_tag()}-{os.getpid()}")
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def remove_stale_partials(path: str | Path) -> list[Path]:
+    """Remove the temporary files or folders that killed runs of this machine left for
+    `path`; returns them. One whose process still runs, or made on another machine, stays."""
+    path = Path(path)
+    pattern = re.compile(re.escape(f".{path.name}.partial-{_host_tag()}-") + r"(\d+)")
+    removed: list[Path] = []
+    try:
+        entries = list(path.parent.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        match = pattern.fullmatch(entry.name)
+        if match and int(match.group(1)) != os.getpid() and not _process_exists(int(match.group(1))):
+            discard(entry)
+            removed.append(entry)
+    return removed
 
 
 def discard(tmp: Path) -> None:
@@ -58,6 +96,7 @@ def atomic_path(path: str | Path, folder: bool = False, replace_folder: bool = F
     """Yield a temporary path to write `path`'s content to (an empty folder when `folder`);
     on success it becomes `path`, on any exception it is removed and `path` is untouched."""
     tmp = partial_path(path)
+    remove_stale_partials(path)
     discard(tmp)
     if folder:
         tmp.mkdir()

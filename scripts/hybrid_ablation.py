@@ -2,7 +2,10 @@
 group (AV1 keyframe at --quality 4) over the same base layer, PSNR-RGB of the model and of
 the bicubic base it refines (training/hybrid.py: evaluate_hybrid_clip).
 
-    python scripts/hybrid_ablation.py DEV_DIR MODEL.safetensors [MODEL ...] [--variants 96:50,64:50]
+    python scripts/hybrid_ablation.py DEV_DIR MODEL.safetensors [MODEL ...] [--variants 96:50,64:50,96:57:2] [--fill repeat]
+
+A variant is side:CRF, or side:CRF:step for a base layer of every step-th frame whose
+skipped frames are filled by --fill (linear, as the codec's random-access files; repeat).
 
 Prints a markdown table for docs/TRAINING.md: mean over clips per model and base variant.
 """
@@ -22,12 +25,18 @@ from imfcodec.training.data import load_validation_clips
 from imfcodec.training.hybrid import evaluate_hybrid_clip
 
 
+def describe(variant: tuple[int, ...], fill: str) -> str:
+    side, crf, step = (*variant, 1)[:3]
+    return f"{side}², CRF {crf}" + (f", every {step}nd frame ({fill})" if step > 1 else "")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("dev", type=Path)
     parser.add_argument("models", nargs="+")
     parser.add_argument("--variants", default="96:50")
     parser.add_argument("--frames", type=int, default=PROTOCOL_FRAMES)
+    parser.add_argument("--fill", default="linear", choices=("linear", "repeat"))
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     variants = [tuple(int(x) for x in v.split(":")) for v in args.variants.split(",")]
@@ -37,11 +46,11 @@ def main() -> None:
     for name in args.models:
         model = load_weights(name).model
         assert isinstance(model, HybridIMF)
-        for side, crf in variants:
-            rows = [evaluate_hybrid_clip(model, c, (side, crf)) for c in clips.values()]
+        for variant in variants:
+            rows = [evaluate_hybrid_clip(model, c, variant, fill=args.fill) for c in clips.values()]
             mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
             print(
-                f"| {Path(name).stem} | {side}², CRF {crf} | {mean['psnr']:.2f} | {mean['psnr_bicubic']:.2f} | "
+                f"| {Path(name).stem} | {describe(variant, args.fill)} | {mean['psnr']:.2f} | {mean['psnr_bicubic']:.2f} | "
                 f"{mean['gain_db']:+.2f} | {mean['kbps']:.1f} |",
                 flush=True,
             )

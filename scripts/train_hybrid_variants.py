@@ -111,7 +111,10 @@ def main() -> None:
 
     # 2. The step rate with every run sharing the device.
     t1 = time.time()
-    probes = {n: start(variant_config(base, n, args.probe_steps, args.init_from), n, args.data, probe_root, cache, args.gpus, launcher) for n in names}
+    probes = {
+        n: start(variant_config(base, n, args.probe_steps, args.init_from), n, args.data, probe_root, cache, args.gpus, launcher)
+        for n in names
+    }
     wait_all(probes, t1 + 600)
     rates = {n: samples_per_s(probe_root / n) / variant_config(base, n, 1).data.batch_size for n in names}
     print(f"probe {time.time() - t1:.0f} s; steps/s with {len(names)} runs in parallel: {rates}", flush=True)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,12 +25,38 @@ def test_success_renames_into_place_failure_leaves_nothing(tmp_path: Path) -> No
 
 
 def test_temporary_name_is_this_process_own(tmp_path: Path) -> None:
-    # A stale partial left by a killed process of another id is never reused or removed.
-    stale = tmp_path / ".out.partial-1"
-    stale.write_text("stale")
-    assert atomic.partial_path(tmp_path / "out") == tmp_path / f".out.partial-{os.getpid()}"
+    # Another process's partial (a live one here: this test's parent) is never reused or
+    # removed, nor one in the old format without a machine tag, nor another machine's.
+    tag = atomic._host_tag()
+    live = tmp_path / f".out.partial-{tag}-{os.getppid()}"
+    untagged = tmp_path / ".out.partial-1"
+    elsewhere = tmp_path / ".out.partial-0123abcd-1"
+    for f in (live, untagged, elsewhere):
+        f.write_text("theirs")
+    assert atomic.partial_path(tmp_path / "out") == tmp_path / f".out.partial-{tag}-{os.getpid()}"
     atomic.write_text(tmp_path / "out", "fresh")
-    assert stale.read_text() == "stale" and (tmp_path / "out").read_text() == "fresh"
+    assert all(f.read_text() == "theirs" for f in (live, untagged, elsewhere))
+    assert (tmp_path / "out").read_text() == "fresh"
+
+
+def test_a_killed_runs_leftovers_are_removed_by_the_next_run(tmp_path: Path) -> None:
+    """A SIGKILLed writer's file and folder (its process gone) are removed when the same
+    output is written next; another output's leftovers stay. Fails if stale partials
+    accumulate, or if the sweep reaches beyond the output being written."""
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    dead = int(proc.stdout)  # exited: nothing runs under this id (short of reuse within ms)
+    tag = atomic._host_tag()
+    stale_file = tmp_path / f".out.imf.partial-{tag}-{dead}"
+    stale_file.write_bytes(b"half")
+    stale_folder = tmp_path / f".frames.partial-{tag}-{dead}"
+    stale_folder.mkdir()
+    (stale_folder / "000000.png").write_bytes(b"x")
+    atomic.write_bytes(tmp_path / "out.imf", b"whole")
+    assert not stale_file.exists() and stale_folder.exists()
+    with atomic.atomic_path(tmp_path / "frames", folder=True) as tmp:
+        assert list(tmp.iterdir()) == []  # the stale frames are not this run's
+        (tmp / "000000.png").write_bytes(b"y")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frames", "out.imf"]
 
 
 def test_folder_in_the_way_is_kept_unless_replacing_is_asked(tmp_path: Path) -> None:

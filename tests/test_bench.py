@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import time
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from imfcodec.bench import anchors
 from imfcodec.bench.anchors import stored_video_bytes
 from imfcodec.bench.metrics import ms_ssim_per_frame, psnr, psnr_rgb_per_frame, psnr_yuv_per_frame
 from imfcodec.bench.run import parse_points, run_bench, summarize
@@ -121,3 +124,22 @@ def test_summary_compares_each_structure_with_its_own_front() -> None:
     assert s["bd"]["svtav1-lowres-ra-front"]["bd_psnr_db"] == pytest.approx(1.0, abs=1e-6)
     assert s["bd_low_delay"]["svtav1-lowres-front"]["bd_psnr_db"] == pytest.approx(0.5, abs=1e-6)
     assert s["lowest"]["svtav1-lowres-ra-front"] == {"kbps": 2.0, "psnr_rgb": 23.0}
+
+
+def _hang(*args: object, **kwargs: object) -> None:
+    time.sleep(600)
+
+
+def test_a_hanging_anchor_encode_is_killed_and_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An encoder that never returns (as SVT-AV1 once did) is killed at its time limit and
+    retried, then reported in one line; a working encode returns what encode_anchor does.
+    Fails if the watchdog waits forever, or changes an anchor's result."""
+    frames = synthetic_frames(4, 64, 64)
+    direct = anchors.encode_anchor("svtav1", frames, Fraction(25), 55, tmp_path)
+    guarded = anchors.encode_anchor_guarded("svtav1", frames, Fraction(25), 55, tmp_path)
+    assert guarded.es_bytes == direct.es_bytes and np.array_equal(guarded.frames, direct.frames)
+    monkeypatch.setattr(anchors, "encode_anchor", _hang)  # the forked child calls it
+    t0 = time.time()
+    with pytest.raises(anchors.AnchorTimeout, match="did not finish in 1 s, 2 times"):
+        anchors.encode_anchor_guarded("svtav1", frames, Fraction(25), 55, tmp_path, time_limit=1.0)
+    assert time.time() - t0 < 20

@@ -101,15 +101,17 @@ def sample_hybrid_pairs(
 
 @torch.no_grad()
 def evaluate_hybrid_clip(
-    model: HybridIMF, frames: np.ndarray, variant: tuple[int, int] = VALIDATION_VARIANT, fps: float = 25.0
+    model: HybridIMF, frames: np.ndarray, variant: tuple[int, ...] = VALIDATION_VARIANT, fps: float = 25.0, fill: str = "linear"
 ) -> dict[str, float]:
     """One clip (T, S, S, 3) uint8 as one keyframe group: AV1 keyframe at --quality 4, base
-    layer at `variant`. PSNR-RGB (dB) of the hybrid and of the bicubic base over frames 1..T-1,
-    and the group's rate (kbps, keyframe + base)."""
+    layer at `variant` (side, CRF[, frame step], skipped frames filled by `fill`). PSNR-RGB
+    (dB) of the hybrid and of the bicubic base over frames 1..T-1, and the group's rate
+    (kbps, keyframe + base)."""
+    side, crf, step = (*variant, 1)[:3]
     codec = get_codec(DEFAULT_KEYFRAME_CODEC)
     keyframe = codec.encode(frames[0], 4)
-    payload = encode_base(downscale(frames, variant[0]), variant[1])
-    low = decode_base(payload, len(frames))
+    payload = encode_base(downscale(frames[::step], side), crf)
+    low = fill_skipped(decode_base(payload, -(-len(frames) // step)), len(frames), step, fill)
     device = next(model.parameters()).device
     decoded = decode_hybrid_group(model, codec.decode(keyframe), low, 16, device)
     psnr = float(psnr_per_frame(decoded[1:], frames[1:]).mean())

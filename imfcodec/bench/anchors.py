@@ -4,15 +4,19 @@ hybrid's offline files use."""
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 from dataclasses import dataclass
 from fractions import Fraction
+from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import av
 import numpy as np
 from av.bitstream import BitStreamFilterContext
+
+from ..errors import ImfcodecError
 
 # name -> (encoder, options, CRF sweep used by default)
 ANCHORS: dict[str, tuple[str, dict[str, str], tuple[int, ...]]] = {
@@ -113,3 +117,54 @@ def encode_anchor(
         decoded = np.repeat(decoded, frame_step, axis=0)[: len(reference)]
     es = stored_video_bytes(path, drop_sei=name == "x264") + extradata
     return AnchorResult(label, crf, es, path.stat().st_size, decoded, encode_fps, decode_fps)
+
+
+class AnchorTimeout(ImfcodecError):
+    pass
+
+
+def anchor_time_limit(frames: int) -> float:
+    """Seconds an anchor encode and decode of `frames` frames may take before it counts as
+    hung: far above the slowest measured (full-size SVT-AV1 at preset 4, about 0.2 s a frame
+    on two shared cores)."""
+    return 120.0 + 2.0 * frames
+
+
+def _encode_and_send(conn: Connection, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    try:
+        conn.send(("ok", encode_anchor(*args, **kwargs)))
+    except Exception as exc:  # the parent reports it; a traceback here would be noise
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        conn.close()
+
+
+def encode_anchor_guarded(*args: Any, time_limit: float | None = None, attempts: int = 2, **kwargs: Any) -> AnchorResult:
+    """encode_anchor(*args, **kwargs) in a child process that is killed if it runs past
+    `time_limit` seconds (default: anchor_time_limit of the clip) and started again, up to
+    `attempts` times: an encoder library that hangs (one SVT-AV1 encode was seen waiting on
+    a futex forever) costs minutes, not the benchmark. The result comes back over a pipe
+    from the forked child. Raises AnchorTimeout naming the encode after the last attempt."""
+    reference = cast(np.ndarray, args[1])
+    limit = anchor_time_limit(len(reference)) if time_limit is None else time_limit
+    ctx = multiprocessing.get_context("fork")  # the child inherits the reference frames
+    for _ in range(attempts):
+        receiver, sender = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_encode_and_send, args=(sender, args, kwargs), daemon=True)
+        proc.start()
+        sender.close()
+        try:
+            if receiver.poll(limit):
+                status, payload = receiver.recv()
+                proc.join()
+                if status != "ok":
+                    raise ImfcodecError(f"anchor encode {args[0]} CRF {args[3]} failed: {payload}")
+                return cast(AnchorResult, payload)
+        except EOFError:
+            raise ImfcodecError(f"anchor encode {args[0]} CRF {args[3]} died (exit code {proc.exitcode})") from None
+        finally:
+            receiver.close()
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+    raise AnchorTimeout(f"anchor encode {args[0]} CRF {args[3]} {kwargs or ''} did not finish in {limit:.0f} s, {attempts} times")

@@ -24,7 +24,7 @@ from ..codec.video_io import VideoWriter, iter_frames
 from ..errors import ImfcodecError
 from ..model.weights import LoadedModel
 from ..rate import kbps
-from .anchors import AnchorResult, encode_anchor
+from .anchors import AnchorResult, encode_anchor_guarded
 from .metrics import psnr_rgb_per_frame
 
 # --anchor -> (bench anchor, side of the coded picture or None for full size, CRF range)
@@ -67,7 +67,7 @@ def match_rate(
     tried: dict[int, tuple[AnchorResult, float]] = {}
     while lo <= hi:
         crf = (lo + hi) // 2
-        result = encode_anchor(name, reference, fps, crf, workdir, side=side)
+        result = encode_anchor_guarded(name, reference, fps, crf, workdir, side=side)
         rate = kbps(result.es_bytes, len(reference), float(fps))
         tried[crf] = (result, rate)
         say(f"{anchor} CRF {crf}: {rate:.2f} kbps (target {target_kbps:.2f})")

@@ -21,7 +21,7 @@ from ..codec.encoder import EncodeOptions, encode_video
 from ..errors import ConfigError
 from ..model.weights import load_weights, resolve_model
 from ..rate import kbps
-from .anchors import ANCHORS, LOWRES_ANCHORS, LOWRES_CRFS, LOWRES_VARIANTS, encode_anchor
+from .anchors import ANCHORS, LOWRES_ANCHORS, LOWRES_CRFS, LOWRES_VARIANTS, encode_anchor_guarded
 from .metrics import MS_SSIM_MIN_SIDE, ms_ssim_per_frame, psnr_rgb_per_frame, psnr_yuv_per_frame
 from .reference import prepare_reference
 from .summary import bd_psnr, bd_rate, curves, plot, with_fronts
@@ -42,6 +42,7 @@ POINT_KEYS: dict[str, Callable[[str], Any]] = {
     "max_keyframe_interval": int,
     "base_size": int,
     "base_crf": int,
+    "base_step": int,
     "low_delay": _flag,
     "bitrate_kbps": float,
 }
@@ -146,10 +147,10 @@ def run_bench(
                         continue
                     if kind in LOWRES_ANCHORS:
                         side, step, crf = arg
-                        res = encode_anchor(LOWRES_ANCHORS[kind], reference, fps, crf, work, side=side, frame_step=step)
+                        res = encode_anchor_guarded(LOWRES_ANCHORS[kind], reference, fps, crf, work, side=side, frame_step=step)
                         codec_name = res.codec
                     else:
-                        res = encode_anchor(kind, reference, fps, arg, work)
+                        res = encode_anchor_guarded(kind, reference, fps, arg, work)
                         codec_name = kind
                     decoded = res.frames
                     rec = {

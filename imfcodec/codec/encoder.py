@@ -69,6 +69,7 @@ class EncodeOptions:
         """How the decoder fills the frames a base layer skips: blended from both coded
         neighbours, except in low delay, where the next one is not there yet."""
         return "repeat" if self.low_delay else "linear"
+
     bitrate_kbps: float | None = None  # hybrid mode: video rate to land on; sets the base CRF per group
 
 
