@@ -227,3 +227,33 @@ def test_audio_header_is_checked(tmp_path: Path, meta: object) -> None:
         w.write_audio_header(meta)  # type: ignore[arg-type]
     with pytest.raises(FormatError, match="malformed AUDH"):
         Reader(tmp_path / "a.imf").read_all()
+
+
+def test_the_reader_keeps_groups_in_the_file_not_in_memory(tmp_path: Path) -> None:
+    """A 24 MB file is read and walked group by group in well under one group's worth of
+    extra memory per group: the reader maps the file and holds offsets, reading each group
+    when it is asked for. Fails if the reader reads the whole file (read_bytes) or keeps the
+    groups' payloads (a list of GroupRecords), which makes a long video's decode grow."""
+    import tracemalloc
+
+    path = tmp_path / "long.imf"
+    payload = 200_000
+    with Writer(path, HEADER) as w:
+        for g in range(120):
+            w.write_group(GroupRecord(g * 5, 5, bytes([g]) * payload, bytes([g + 1]) * 8))
+    tracemalloc.start()
+    try:
+        imf = Reader(path).read_all()
+        held = tracemalloc.get_traced_memory()[0]
+        peak_walk = 0
+        for i, group in enumerate(imf.groups):
+            assert group.first_frame == 5 * i and group.keyframe[:1] == bytes([i]) and len(group.keyframe) == payload
+            peak_walk = max(peak_walk, tracemalloc.get_traced_memory()[0])
+            del group
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert path.stat().st_size > 24_000_000
+    assert held < 1_000_000, held  # after reading: the offsets, not the 24 MB
+    assert peak < 3 * payload + 1_000_000, peak  # a chunk and a group at a time
+    assert imf.groups[-1].first_frame == 595 and len(imf.groups[2:4]) == 2

@@ -1,0 +1,19 @@
+"""Fine-tuning imf-hybrid-v1 on a 2-core CPU for half-rate base layers: hybrid_cpu's data and
+losses, its base layers plus three at every second frame (the skipped frames blended from
+their neighbours, as the decoder fills them), a fifth of its learning rate (continuing at the
+full rate lost validation PSNR: docs/TRAINING.md) and a fresh optimiser. `--init-from`
+names the weights."""
+
+from imfcodec.training.recipes.hybrid_cpu import RECIPE as CPU_RECIPE
+
+RECIPE = CPU_RECIPE.with_overrides(
+    lr=3e-5,
+    warmup_steps=50,
+    curriculum_start=150,  # the model already follows motion at every distance
+    curriculum_steps=1,
+    base_variants=((64, 50), (96, 45), (96, 55), (128, 55), (64, 55, 2), (96, 50, 2), (96, 57, 2)),
+    steps=1500,
+    val_every=500,
+    checkpoint_every=250,
+    threads_per_worker=1,  # the other core runs the benchmark beside it
+)
