@@ -15,6 +15,7 @@ from imfcodec.codec.decoder import DecodeOptions, decode_file, iter_decoded_fram
 from imfcodec.codec.encoder import EncodeError, EncodeOptions, encode_video
 from imfcodec.codec.info import describe
 from imfcodec.codec.keyframes import get_codec
+from imfcodec.codec.rate_control import KEYFRAME_SHARE, fit_keyframe
 from imfcodec.frames import frames_to_tensor, tensor_to_frames
 from imfcodec.model import HybridIMF, preset
 from imfcodec.model.hybrid import upsample
@@ -182,3 +183,20 @@ def test_half_rate_base_layer(tmp_path: Path, clip: Path, untrained, low_delay: 
     np.testing.assert_array_equal(frames[7], up[3])  # no coded picture after it
     with pytest.raises(EncodeError, match="--base-step"):
         encode_video(clip, tmp_path / "x.imf", untrained, EncodeOptions(base_size=64, base_step=3))
+
+
+def test_a_short_group_gets_a_cheaper_keyframe() -> None:
+    """--bitrate: the keyframe keeps the asked quality while it is at most KEYFRAME_SHARE of
+    its group's bytes, else the best quality below that fits, else quality 1. Fails if the
+    search starts above the asked quality, stops too early, or ignores the share."""
+    sizes = {1: 400, 2: 650, 3: 930, 4: 1300}
+    asked: list[int] = []
+
+    def encode(q: int) -> bytes:
+        asked.append(q)
+        return bytes(sizes[q])
+
+    assert len(fit_keyframe(encode, 3, 6250)) == 930 and asked == [3]  # a long group: as asked
+    asked.clear()
+    assert len(fit_keyframe(encode, 4, 700 / KEYFRAME_SHARE)) == 650 and asked == [4, 3, 2]
+    assert len(fit_keyframe(encode, 4, 100)) == 400  # nothing fits: the smallest

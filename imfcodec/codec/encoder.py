@@ -34,7 +34,7 @@ from .audio import encode_audio
 from .base_layer import BASE_SIZES, base_pictures, downscale, encode_base
 from .hybrid_decoding import decode_hybrid_group
 from .keyframes import DEFAULT_KEYFRAME_CODEC, get_codec
-from .rate_control import GROUP_FRAMING_BYTES, base_layer_for, fit_base
+from .rate_control import GROUP_FRAMING_BYTES, base_layer_for, fit_base, fit_keyframe
 from .tokens import quantize_tokens
 from .video_io import SEQUENCE_FPS, VideoInputError, crop_box, iter_frames, probe
 
@@ -316,13 +316,14 @@ def _code_hybrid(
     codec = get_codec(options.keyframe_codec)
 
     def code_group(first: int, group: np.ndarray) -> None:
-        keyframe = codec.encode(group[0], options.quality)
         low = downscale(group[:: options.base_step], options.base_size)
         if options.bitrate_kbps is None:
+            keyframe = codec.encode(group[0], options.quality)
             base = encode_base(low, options.base_crf, options.low_delay)
         else:
-            budget = options.bitrate_kbps * 1000 / 8 * len(group) / summary.fps - len(keyframe) - GROUP_FRAMING_BYTES
-            base, _ = fit_base(low, budget, options.low_delay)
+            group_bytes = options.bitrate_kbps * 1000 / 8 * len(group) / summary.fps - GROUP_FRAMING_BYTES
+            keyframe = fit_keyframe(lambda q: codec.encode(group[0], q), options.quality, group_bytes)
+            base, _ = fit_base(low, group_bytes - len(keyframe), options.low_delay)
         pictures = base_pictures(base, len(group), options.base_step, options.base_fill)
         decoded = decode_hybrid_group(model, codec.decode(keyframe), pictures, MODEL_BATCH, device)
         writer.write_group(GroupRecord(first, len(group), keyframe, b"", base))

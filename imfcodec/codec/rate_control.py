@@ -4,10 +4,13 @@ fraction of the encode), so every group, and the file, lands on its share of the
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from .base_layer import encode_base
 
+KEYFRAME_SHARE = 0.35  # at most this share of a group's bits for its keyframe, where a lower quality allows
 CRF_RANGE = (20, 63)  # SVT-AV1's useful CRFs at these sizes: below 20 the base costs more than the whole target
 GROUP_FRAMING_BYTES = 16  # a GRUP chunk's type, length and CRC, and its varints
 
@@ -43,3 +46,16 @@ def fit_base(low: np.ndarray, budget_bytes: float, low_delay: bool) -> tuple[byt
         else:
             lo = mid + 1
     return at(hi), hi
+
+
+def fit_keyframe(encode: Callable[[int], bytes], quality: int, group_bytes: float) -> bytes:
+    """The keyframe at `quality`, or at the highest quality below it whose bytes are at most
+    KEYFRAME_SHARE of `group_bytes` (quality 1 when none is): a short group (a scene cut
+    soon after the last) cannot pay a full keyframe and a base layer out of its share of
+    the target rate, and the base carries every one of its frames while the keyframe
+    serves one and lends detail to the rest."""
+    for q in range(quality, 0, -1):
+        keyframe = encode(q)
+        if len(keyframe) <= KEYFRAME_SHARE * group_bytes:
+            break
+    return keyframe
