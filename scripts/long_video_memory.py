@@ -87,7 +87,7 @@ def main() -> None:
             stale.unlink(missing_ok=True)
         encode = cli + ["encode", str(clip), str(imf)] + (["--model", args.model] if args.model else [])
         enc_rss, enc_s = run_measured(encode)
-        dec_rss, dec_s = run_measured(cli + ["decode", str(imf), str(decoded)])
+        dec_rss, dec_s = run_measured(cli + ["decode", str(imf), str(decoded)] + (["--model", args.model] if args.model else []))
         print(
             f"| {minutes:g} min | {frames} | {imf.stat().st_size / 1e6:.2f} MB | {enc_rss:.0f} MB | {enc_s / 60:.1f} min | "
             f"{dec_rss:.0f} MB | {dec_s / 60:.1f} min |",

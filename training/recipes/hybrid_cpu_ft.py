@@ -6,14 +6,19 @@ names the weights."""
 
 from imfcodec.training.recipes.hybrid_cpu import RECIPE as CPU_RECIPE
 
-RECIPE = CPU_RECIPE.with_overrides(
+# What every fine-tune of the hybrid shares (hybrid_gpu_ft too).
+FINE_TUNE = dict(
     lr=3e-5,
     warmup_steps=50,
     curriculum_start=150,  # the model already follows motion at every distance
     curriculum_steps=1,
     base_variants=((64, 50), (96, 45), (96, 55), (128, 55), (64, 55, 2), (96, 50, 2), (96, 57, 2)),
+    checkpoint_every=250,
+)
+
+RECIPE = CPU_RECIPE.with_overrides(
+    **FINE_TUNE,
     steps=1500,
     val_every=500,
-    checkpoint_every=250,
     threads_per_worker=1,  # the other core runs the benchmark beside it
 )
