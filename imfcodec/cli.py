@@ -128,7 +128,9 @@ def encode(
     base_size: int = typer.Option(0, help="Hybrid mode: every frame also as a BxB AV1 picture (64, 96, 128); 0: tokens only."),
     base_crf: int = typer.Option(50, help="Hybrid mode: SVT-AV1 CRF of the base layer (1..63; lower is better and larger)."),
     low_delay: bool = typer.Option(False, "--low-delay", help="Hybrid mode: a base layer without B-frames, for streaming."),
-    base_step: int = typer.Option(1, help="Hybrid mode: 1, a base picture per frame; 2, every second frame (half the base's rate)."),
+    base_step: int = typer.Option(
+        1, help="Hybrid mode: n, a base picture every n-th frame (1..4); the others are blended from their neighbours."
+    ),
     bitrate: Optional[float] = typer.Option(
         None, help="Hybrid mode: video kbps to land on (audio excluded); picks the base size and its CRF."
     ),

@@ -15,7 +15,7 @@ from imfcodec.codec.decoder import DecodeOptions, decode_file, iter_decoded_fram
 from imfcodec.codec.encoder import EncodeError, EncodeOptions, encode_video
 from imfcodec.codec.info import describe
 from imfcodec.codec.keyframes import get_codec
-from imfcodec.codec.rate_control import KEYFRAME_SHARE, fit_keyframe
+from imfcodec.codec.rate_control import KEYFRAME_SHARE, base_layer_for, fit_keyframe
 from imfcodec.frames import frames_to_tensor, tensor_to_frames
 from imfcodec.model import HybridIMF, preset
 from imfcodec.model.hybrid import upsample
@@ -182,7 +182,7 @@ def test_half_rate_base_layer(tmp_path: Path, clip: Path, untrained, low_delay: 
     np.testing.assert_array_equal(frames[6], up[3])
     np.testing.assert_array_equal(frames[7], up[3])  # no coded picture after it
     with pytest.raises(EncodeError, match="--base-step"):
-        encode_video(clip, tmp_path / "x.imf", untrained, EncodeOptions(base_size=64, base_step=3))
+        encode_video(clip, tmp_path / "x.imf", untrained, EncodeOptions(base_size=64, base_step=5))
 
 
 def test_a_short_group_gets_a_cheaper_keyframe() -> None:
@@ -200,3 +200,12 @@ def test_a_short_group_gets_a_cheaper_keyframe() -> None:
     asked.clear()
     assert len(fit_keyframe(encode, 4, 700 / KEYFRAME_SHARE)) == 650 and asked == [4, 3, 2]
     assert len(fit_keyframe(encode, 4, 100)) == 400  # nothing fits: the smallest
+
+
+def test_the_base_layer_keeps_its_picture_rate_whatever_the_clip_frame_rate() -> None:
+    """--bitrate's base layer: about 12.5 pictures/s below 8 kbps and 25 above, at 25, 30
+    and 60 fps alike (a 60 fps dev clip missed every target by 2x when its base coded every
+    second frame). Fails if the step stops following the frame rate or passes its limit."""
+    assert base_layer_for(5, 25) == (96, 2) and base_layer_for(5, 30) == (96, 2) and base_layer_for(5, 59.94) == (96, 4)
+    assert base_layer_for(3, 25) == (64, 2) and base_layer_for(10, 25) == (96, 1) and base_layer_for(10, 59.94) == (96, 2)
+    assert base_layer_for(20, 240) == (128, 4)

@@ -31,7 +31,7 @@ from ..model.weights import LoadedModel
 from ..quality import QUALITY_LEVELS, check_quality, quality_step
 from ..rate import kbps
 from .audio import encode_audio
-from .base_layer import BASE_SIZES, base_pictures, downscale, encode_base
+from .base_layer import BASE_SIZES, BASE_STEPS, base_pictures, downscale, encode_base
 from .hybrid_decoding import decode_hybrid_group
 from .keyframes import DEFAULT_KEYFRAME_CODEC, get_codec
 from .rate_control import GROUP_FRAMING_BYTES, base_layer_for, fit_base, fit_keyframe
@@ -62,7 +62,7 @@ class EncodeOptions:
     base_size: int = 0  # hybrid mode: side of the base layer (64, 96, 128); 0: tokens only
     base_crf: int = 50  # SVT-AV1 CRF of the base layer
     low_delay: bool = False  # base layer without B-frames (streaming)
-    base_step: int = 1  # 2: the base layer holds every second frame (half its frame rate)
+    base_step: int = 1  # n: the base layer holds every n-th frame (1/n of its frame rate)
 
     @property
     def base_fill(self) -> str:
@@ -164,21 +164,24 @@ def encode_video(
     if Path(output).resolve() == Path(source).resolve():
         raise EncodeError(f"{output} is the input: writing there would replace the video being read; choose another path")
     hybrid = loaded.model.config.architecture == "hybrid"
+    info = probe(source, options.sequence_fps)
     if options.bitrate_kbps is not None:
         if not hybrid:
             raise EncodeError("--bitrate needs the hybrid mode: a hybrid model (--model)")
         if not options.bitrate_kbps > 0:
             raise EncodeError(f"--bitrate must be above 0 kbps, got {options.bitrate_kbps}")
         if options.base_size == 0:
-            size, step = base_layer_for(options.bitrate_kbps)
+            size, step = base_layer_for(options.bitrate_kbps, float(info.fps))
             options = dataclasses.replace(options, base_size=size, base_step=step)
     if hybrid != (options.base_size > 0):
         raise EncodeError(
             f"{loaded.path.name} is a {'hybrid' if hybrid else 'token'} model: "
             + ("give it --base-size 64, 96 or 128" if hybrid else "--base-size needs a hybrid model (--model)")
         )
-    if options.base_step not in (1, 2):
-        raise EncodeError(f"--base-step must be 1 (every frame) or 2 (every second frame), got {options.base_step}")
+    if options.base_step not in BASE_STEPS:
+        raise EncodeError(
+            f"--base-step must be 1 (every frame) to {BASE_STEPS[-1]} (every {BASE_STEPS[-1]}th frame), got {options.base_step}"
+        )
     if hybrid and options.base_size not in BASE_SIZES:
         raise EncodeError(f"--base-size must be 0 (tokens only) or one of {', '.join(map(str, BASE_SIZES))}, got {options.base_size}")
     if not hybrid and loaded.tables is None:
@@ -188,7 +191,6 @@ def encode_video(
         raise EncodeError(f"--refresh-psnr must be a PSNR in dB between 0 and 100 (0 disables), got {options.refresh_psnr}")
     if not 1 <= options.max_keyframe_interval <= MAX_GROUP_FRAMES:
         raise EncodeError(f"--max-keyframe-interval must be in 1..{MAX_GROUP_FRAMES}")
-    info = probe(source, options.sequence_fps)
     summary = EncodeSummary(fps=float(info.fps))
     started = time.time()
     total_hint = info.frames if options.max_frames is None else min(info.frames or options.max_frames, options.max_frames)

@@ -8,21 +8,26 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .base_layer import encode_base
+from .base_layer import BASE_STEPS, encode_base
 
 KEYFRAME_SHARE = 0.35  # at most this share of a group's bits for its keyframe, where a lower quality allows
 CRF_RANGE = (20, 63)  # SVT-AV1's useful CRFs at these sizes: below 20 the base costs more than the whole target
 GROUP_FRAMING_BYTES = 16  # a GRUP chunk's type, length and CRC, and its varints
 
 
-def base_layer_for(kbps: float) -> tuple[int, int]:
-    """(side, step) of the base layer for a target rate (kbps, video). Measured on dev clips
-    (250 frames, random access): at CRF 63, its highest, a full-rate base costs 6.2–6.3 kbps
-    at 96² and 5.6–5.7 kbps at 64², most of it per-frame headers, so below 8 kbps the base
-    holds every second frame (step 2); 96² up to 12 kbps, 128² above."""
-    if kbps < 8:
-        return 96 if kbps >= 5 else 64, 2
-    return (96 if kbps < 12 else 128), 1
+def base_layer_for(kbps: float, fps: float = 25.0) -> tuple[int, int]:
+    """(side, step) of the base layer for a target rate (kbps, video) at `fps` frames/s.
+    Measured on dev clips (250 frames, random access): at CRF 63, its highest, a full-rate
+    25 fps base costs 6.2–6.3 kbps at 96² and 5.6–5.7 kbps at 64², most of it per-frame
+    headers, so below 8 kbps the base holds about 12.5 pictures a second (every second
+    frame at 25–30 fps) and above it about 25; a 60 fps clip (the dev clip imf-face) gets
+    about the same picture rates (every 4th frame, the most the encoder skips, and every
+    2nd) instead of spending 2.4× the bits per second on pictures.
+    96² up to 12 kbps, 128² above."""
+    side = (96 if kbps >= 5 else 64) if kbps < 8 else (96 if kbps < 12 else 128)
+    pictures_per_second = 12.5 if kbps < 8 else 25.0
+    step = min(BASE_STEPS[-1], max(1, round(fps / pictures_per_second)))
+    return side, step
 
 
 def fit_base(low: np.ndarray, budget_bytes: float, low_delay: bool) -> tuple[bytes, int]:
