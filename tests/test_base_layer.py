@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from imfcodec.codec.base_layer import BaseLayerError, decode_base, downscale, encode_base, fill_skipped, split_packets
+from imfcodec.bitstream.varint import encode_varint
+from imfcodec.codec.base_layer import TEMPORAL_DELIMITER, BaseLayerError, decode_base, downscale, encode_base, fill_skipped, split_packets
 from imfcodec.frames import psnr_per_frame
 from tests.conftest import synthetic_frames
 
@@ -56,3 +57,16 @@ def test_skipped_frames_are_filled_by_distance_in_integers() -> None:
     np.testing.assert_array_equal(fill_skipped(coded, 3, 1, "linear"), coded)
     with pytest.raises(BaseLayerError, match="unknown base fill"):
         fill_skipped(coded, 3, 1, "cubic")
+
+
+@pytest.mark.parametrize("low_delay", [False, True])
+def test_temporal_delimiters_are_dropped_and_either_form_decodes(base_frames: np.ndarray, low_delay: bool) -> None:
+    """The stored packets carry no temporal delimiter OBU (2 bytes a frame), and a payload
+    with them (files written before) decodes to the same pictures. Fails if the delimiters
+    come back or if dropping them changes a decoded sample."""
+    payload = encode_base(base_frames, 50, low_delay)
+    packets = split_packets(payload)
+    assert not any(p.startswith(TEMPORAL_DELIMITER) for p in packets)
+    with_delimiters = encode_varint(len(packets)) + b"".join(encode_varint(len(p) + 2) + TEMPORAL_DELIMITER + p for p in packets)
+    assert len(with_delimiters) == len(payload) + 2 * len(packets)
+    np.testing.assert_array_equal(decode_base(payload, len(base_frames)), decode_base(with_delimiters, len(base_frames)))

@@ -21,6 +21,11 @@ from ..errors import ImfcodecError
 from .color import rgb_to_yuv420, yuv420_to_rgb
 from .keyframes import copy_into_plane, plane_array
 
+# Every temporal unit SVT-AV1 emits starts with this 2-byte OBU. The payload's own length
+# prefixes already delimit temporal units, so it is dropped (as MP4 and Matroska do): 250 of
+# a 96² half-rate base's 6,400 bytes over 250 frames. dav1d decodes either form identically,
+# so files written with it still decode.
+TEMPORAL_DELIMITER = b"\x12\x00"
 BASE_SIZES = (64, 96, 128)
 BASE_STEPS = (1, 2, 3, 4)  # the base layer holds every n-th frame (the format allows up to 8)
 MAX_BASE_FRAMES = 1 << 16  # frames in one group's base stream: far above any keyframe interval
@@ -73,6 +78,7 @@ def encode_base(frames: np.ndarray, crf: int, low_delay: bool = False) -> bytes:
     packets += [bytes(p) for p in ctx.encode(None)]
     if not packets:
         raise BaseLayerError("SVT-AV1 produced no data for the base layer")
+    packets = [p.removeprefix(TEMPORAL_DELIMITER) for p in packets]
     return encode_varint(len(packets)) + b"".join(encode_varint(len(p)) + p for p in packets)
 
 
