@@ -164,15 +164,16 @@ def encode_video(
     if Path(output).resolve() == Path(source).resolve():
         raise EncodeError(f"{output} is the input: writing there would replace the video being read; choose another path")
     hybrid = loaded.model.config.architecture == "hybrid"
-    info = probe(source, options.sequence_fps)
+    step_from_rate = False  # the base layer's step follows the clip's frame rate, known after probing
     if options.bitrate_kbps is not None:
         if not hybrid:
             raise EncodeError("--bitrate needs the hybrid mode: a hybrid model (--model)")
         if not options.bitrate_kbps > 0:
             raise EncodeError(f"--bitrate must be above 0 kbps, got {options.bitrate_kbps}")
         if options.base_size == 0:
-            size, step = base_layer_for(options.bitrate_kbps, float(info.fps))
+            size, step = base_layer_for(options.bitrate_kbps)
             options = dataclasses.replace(options, base_size=size, base_step=step)
+            step_from_rate = True
     if hybrid != (options.base_size > 0):
         raise EncodeError(
             f"{loaded.path.name} is a {'hybrid' if hybrid else 'token'} model: "
@@ -191,6 +192,9 @@ def encode_video(
         raise EncodeError(f"--refresh-psnr must be a PSNR in dB between 0 and 100 (0 disables), got {options.refresh_psnr}")
     if not 1 <= options.max_keyframe_interval <= MAX_GROUP_FRAMES:
         raise EncodeError(f"--max-keyframe-interval must be in 1..{MAX_GROUP_FRAMES}")
+    info = probe(source, options.sequence_fps)
+    if step_from_rate:
+        options = dataclasses.replace(options, base_step=base_layer_for(options.bitrate_kbps or 0, float(info.fps))[1])
     summary = EncodeSummary(fps=float(info.fps))
     started = time.time()
     total_hint = info.frames if options.max_frames is None else min(info.frames or options.max_frames, options.max_frames)
