@@ -74,6 +74,7 @@ def main() -> None:
     ap.add_argument("--minutes", default="1,5,20")
     ap.add_argument("--model", default=None, help="--model for encode (default: the shipped default)")
     ap.add_argument("--no-audio", action="store_true")
+    ap.add_argument("--decode-only", action="store_true", help="decode the .imf files a previous run left in OUT_DIR")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     cli = [sys.executable, "-m", "imfcodec.cli"]
@@ -81,19 +82,22 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     for minutes in (float(m) for m in args.minutes.split(",")):
         clip = args.out / f"long-{minutes:g}min.mp4"
-        frames = make_long_clip(clip, minutes, audio=not args.no_audio)
         imf, decoded = clip.with_suffix(".imf"), args.out / f"long-{minutes:g}min-decoded.mp4"
-        for stale in (imf, decoded):
-            stale.unlink(missing_ok=True)
-        encode = cli + ["encode", str(clip), str(imf)] + (["--model", args.model] if args.model else [])
-        enc_rss, enc_s = run_measured(encode)
+        decoded.unlink(missing_ok=True)
+        if args.decode_only:
+            frames, enc_rss, enc_s = int(minutes * 60 * 25), float("nan"), float("nan")
+        else:
+            frames = make_long_clip(clip, minutes, audio=not args.no_audio)
+            imf.unlink(missing_ok=True)
+            encode = cli + ["encode", str(clip), str(imf)] + (["--model", args.model] if args.model else [])
+            enc_rss, enc_s = run_measured(encode)
+            clip.unlink()
         dec_rss, dec_s = run_measured(cli + ["decode", str(imf), str(decoded)] + (["--model", args.model] if args.model else []))
         print(
             f"| {minutes:g} min | {frames} | {imf.stat().st_size / 1e6:.2f} MB | {enc_rss:.0f} MB | {enc_s / 60:.1f} min | "
             f"{dec_rss:.0f} MB | {dec_s / 60:.1f} min |",
             flush=True,
         )
-        clip.unlink()
         decoded.unlink()
 
 

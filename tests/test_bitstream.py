@@ -55,7 +55,8 @@ def test_container_round_trip(tmp_path: Path) -> None:
     assert [g.first_frame for g in imf.groups] == [0, 5, 10]
     assert imf.groups[1].keyframe == bytes([1]) * 40 and imf.groups[1].tokens == bytes([2]) * 8
     assert [e.first_frame for e in imf.index] == [0, 5, 10]
-    assert imf.audio_packets == [(0, 960, b"abc"), (960, 960, b"de")]
+    assert list(imf.audio_packets) == [(0, 960, b"abc"), (960, 960, b"de")]
+    assert imf.audio_packets[1] == (960, 960, b"de") and imf.audio_packets[-2] == (0, 960, b"abc")
     assert not list(tmp_path.glob("*partial*"))
 
 
@@ -257,3 +258,23 @@ def test_the_reader_keeps_groups_in_the_file_not_in_memory(tmp_path: Path) -> No
     assert held < 1_000_000, held  # after reading: the offsets, not the 24 MB
     assert peak < 3 * payload + 1_000_000, peak  # a chunk and a group at a time
     assert imf.groups[-1].first_frame == 595 and len(imf.groups[2:4]) == 2
+
+
+def test_audio_packets_are_read_from_their_chunks_when_used(tmp_path: Path) -> None:
+    """Packets of several AUDP chunks come back in order, by iteration and by index (either
+    end), while the reader holds two numbers a chunk. Fails if a chunk boundary drops,
+    repeats or shifts a packet."""
+    path = tmp_path / "audio.imf"
+    chunks = [[(960 * (10 * c + i), 960, bytes([c, i])) for i in range(n)] for c, n in enumerate((3, 1, 4))]
+    with Writer(path, HEADER) as w:
+        w.write_group(GroupRecord(0, 5, b"k", b"t"))
+        w.write_audio_header({"codec": "opus", "sample_rate": 48000, "layout": "mono"})
+        for packets in chunks:
+            w.write_audio_packets(packets)
+    imf = Reader(path).read_all()
+    flat = [p for packets in chunks for p in packets]
+    assert len(imf.audio_packets) == 8 and list(imf.audio_packets) == flat
+    assert [imf.audio_packets[i] for i in range(-8, 8)] == flat + flat
+    assert imf.audio_packets[2:5] == flat[2:5]
+    with pytest.raises(IndexError):
+        imf.audio_packets[8]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -111,7 +111,7 @@ class AudioMuxer:
         self,
         container: av.container.OutputContainer,
         meta: dict[str, Any],
-        packets: list[Packet],
+        packets: Sequence[Packet],
         lossless: bool,
         start_s: float = 0.0,
         end_s: float | None = None,

@@ -6,7 +6,7 @@ Frames are streamed: nothing here holds a whole video in memory.
 from __future__ import annotations
 
 import glob
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -204,7 +204,7 @@ class VideoWriter:
         fps: Fraction,
         width: int,
         height: int,
-        audio: tuple[dict[str, Any], list[tuple[int, int, bytes]]] | None = None,
+        audio: tuple[dict[str, Any], Sequence[tuple[int, int, bytes]]] | None = None,
         suffix: str | None = None,
         audio_window: tuple[float, float | None] = (0.0, None),
     ) -> None:
