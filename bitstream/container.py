@@ -13,7 +13,6 @@ version is refused. Written as a stream: memory does not grow with the video's l
 from __future__ import annotations
 
 import bisect
-import mmap
 import os
 import struct
 import zlib
@@ -42,7 +41,45 @@ MAX_CHUNK = 1 << 30
 MAX_GROUP_FRAMES = 1 << 16  # frames in one keyframe group: bounds what a group's count can make a reader allocate
 
 
-Buffer = bytes | mmap.mmap
+class FileBytes:
+    """A file's bytes, read when sliced: `data[a:b]` is bytes, `len(data)` the file's size
+    when it was opened. Only what is sliced is ever in memory, so a reader holds the whole
+    file in none. A file that shrinks while it is read (another program truncating it) is
+    a FormatError, not the crash a memory map would give."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file = open(path, "rb")  # noqa: SIM115 (kept open for the reader's lifetime, closed by close/GC)
+        self._size = os.fstat(self._file.fileno()).st_size
+
+    def __len__(self) -> int:
+        return self._size
+
+    @overload
+    def __getitem__(self, i: int) -> int: ...
+    @overload
+    def __getitem__(self, i: slice) -> bytes: ...
+    def __getitem__(self, i: int | slice) -> int | bytes:
+        if isinstance(i, int):
+            return self[i : i + 1][0]
+        start, stop, _ = i.indices(self._size)
+        if stop <= start:
+            return b""
+        self._file.seek(start)
+        data = self._file.read(stop - start)
+        if len(data) != stop - start:
+            raise FormatError(f"{self.path}: the file shrank while it was being read")
+        return data
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __del__(self) -> None:
+        if hasattr(self, "_file"):
+            self._file.close()
+
+
+Buffer = bytes | FileBytes
 
 
 class FormatError(ImfcodecError):
@@ -103,7 +140,7 @@ class ChunkInfo:
 
 
 class GroupList(Sequence[GroupRecord]):
-    """A file's groups, each read from the (memory-mapped) file when it is asked for: what
+    """A file's groups, each read from the file when it is asked for: what
     stays in memory is four numbers a group, so a long file decodes group by group in the
     memory of one group. The chunks were CRC-checked and parsed once when the file was
     read; re-reading parses the same bytes."""
@@ -289,15 +326,12 @@ class Reader:
         self.index_offset: int | None = None  # from the footer, once chunks() reaches it
         if not self.path.is_file():
             raise FormatError(f"{self.path}: no such file")
-        # Mapped, not read: the pages of a group are brought in when it is decoded and are
-        # the kernel's to drop afterwards, so memory does not grow with the file.
-        self.data: Buffer = b""
+        # Read when needed, not all at once: a group's bytes are read when it is decoded, so
+        # memory does not grow with the file.
         try:
-            with open(self.path, "rb") as f:
-                if os.fstat(f.fileno()).st_size >= PREAMBLE_SIZE:
-                    self.data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        except (OSError, ValueError) as exc:
-            raise FormatError(f"{self.path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+            self.data = FileBytes(self.path)
+        except OSError as exc:
+            raise FormatError(f"{self.path}: cannot read: {exc.strerror}") from None
         if len(self.data) < PREAMBLE_SIZE or self.data[:4] != MAGIC:
             raise FormatError(f"{self.path}: not an .imf file (bad magic)")
         self.version = (self.data[4], self.data[5])
@@ -312,22 +346,25 @@ class Reader:
         end = len(self.data)
         while pos < end:
             if self.data[pos : pos + 4] == FOOTER_MAGIC and end - pos == FOOTER_SIZE:
-                (self.index_offset,) = struct.unpack_from("<Q", self.data, pos + 4)
-                (crc,) = struct.unpack_from("<I", self.data, pos + 12)
-                if zlib.crc32(self.data[pos : pos + 12]) != crc:
+                footer = self.data[pos : pos + FOOTER_SIZE]
+                (self.index_offset,) = struct.unpack_from("<Q", footer, 4)
+                (crc,) = struct.unpack_from("<I", footer, 12)
+                if zlib.crc32(footer[:12]) != crc:
                     self._damaged(f"{self.path}: CRC mismatch in the footer at byte offset {pos}")
                 return
             if end - pos < 8:
                 self._damaged(f"{self.path}: truncated file: chunk #{n} header cut at byte {pos}")
                 return
-            kind = self.data[pos : pos + 4]
-            (length,) = struct.unpack_from("<I", self.data, pos + 4)
+            head = self.data[pos : pos + 8]
+            kind = head[:4]
+            (length,) = struct.unpack_from("<I", head, 4)
             name = kind.decode("ascii", "replace")
             if length > MAX_CHUNK or pos + CHUNK_OVERHEAD + length > end:
                 self._damaged(f"{self.path}: truncated file: chunk #{n} ({name}) at byte {pos} needs {length} bytes")
                 return
-            payload = self.data[pos + 8 : pos + 8 + length]
-            (crc,) = struct.unpack_from("<I", self.data, pos + 8 + length)
+            framed = self.data[pos + 8 : pos + CHUNK_OVERHEAD + length]
+            payload = framed[:length]
+            (crc,) = struct.unpack_from("<I", framed, length)
             if zlib.crc32(kind + payload) != crc:
                 self._damaged(f"{self.path}: CRC mismatch in chunk #{n} ({name}) at byte offset {pos}")
             else:

@@ -232,7 +232,7 @@ def test_audio_header_is_checked(tmp_path: Path, meta: object) -> None:
 
 def test_the_reader_keeps_groups_in_the_file_not_in_memory(tmp_path: Path) -> None:
     """A 24 MB file is read and walked group by group in well under one group's worth of
-    extra memory per group: the reader maps the file and holds offsets, reading each group
+    extra memory per group: the reader reads the file as it goes and holds offsets, reading each group
     when it is asked for. Fails if the reader reads the whole file (read_bytes) or keeps the
     groups' payloads (a list of GroupRecords), which makes a long video's decode grow."""
     import tracemalloc
@@ -278,3 +278,14 @@ def test_audio_packets_are_read_from_their_chunks_when_used(tmp_path: Path) -> N
     assert imf.audio_packets[2:5] == flat[2:5]
     with pytest.raises(IndexError):
         imf.audio_packets[8]
+
+
+def test_a_file_that_shrinks_while_read_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    """Groups are read from the file when used; if another program truncates it meanwhile,
+    reading a group is a one-line FormatError (a memory-mapped reader would die of SIGBUS)."""
+    path = write_sample(tmp_path / "a.imf")
+    imf = Reader(path).read_all()
+    with open(path, "r+b") as f:
+        f.truncate(40)
+    with pytest.raises(FormatError, match="shrank while it was being read"):
+        imf.groups[2]
