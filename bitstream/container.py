@@ -49,7 +49,7 @@ class FileBytes:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._file = open(path, "rb")  # noqa: SIM115 (kept open for the reader's lifetime, closed by close/GC)
+        self._file = open(path, "rb")  # noqa: SIM115 (open as long as the file's groups may be read; closed with this object)
         self._size = os.fstat(self._file.fileno()).st_size
 
     def __len__(self) -> int:
@@ -70,9 +70,6 @@ class FileBytes:
         if len(data) != stop - start:
             raise FormatError(f"{self.path}: the file shrank while it was being read")
         return data
-
-    def close(self) -> None:
-        self._file.close()
 
     def __del__(self) -> None:
         if hasattr(self, "_file"):

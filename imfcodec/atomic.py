@@ -10,6 +10,7 @@ shared folder) or a live process's are left alone.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -29,6 +30,7 @@ def _read_umask() -> int:
 _UMASK = _read_umask()
 
 
+@functools.cache
 def _host_tag() -> str:
     return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 

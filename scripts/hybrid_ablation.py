@@ -22,12 +22,12 @@ from imfcodec.bench.protocol import PROTOCOL_FRAMES
 from imfcodec.model.hybrid import HybridIMF
 from imfcodec.model.weights import load_weights
 from imfcodec.training.data import load_validation_clips
-from imfcodec.training.hybrid import evaluate_hybrid_clip
+from imfcodec.training.hybrid import evaluate_hybrid_clip, variant_parts
 
 
 def describe(variant: tuple[int, ...], fill: str) -> str:
-    side, crf, step = (*variant, 1)[:3]
-    return f"{side}², CRF {crf}" + (f", every {step}nd frame ({fill})" if step > 1 else "")
+    side, crf, step = variant_parts(variant)
+    return f"{side}², CRF {crf}" + (f", every {step}{'nd' if step == 2 else 'th'} frame ({fill})" if step > 1 else "")
 
 
 def main() -> None:

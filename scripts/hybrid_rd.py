@@ -18,8 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from imfcodec.bench.protocol import PROTOCOL_FRAMES
-from imfcodec.codec.base_layer import base_pictures
-from imfcodec.codec.decoder import iter_decoded_frames, read_imf
+from imfcodec.codec.decoder import group_base_pictures, iter_decoded_frames, read_imf
 from imfcodec.codec.encoder import EncodeOptions, encode_video
 from imfcodec.codec.hybrid_decoding import upsampled_frames
 from imfcodec.codec.video_io import VideoWriter, iter_frames, probe
@@ -64,10 +63,7 @@ def main() -> None:
                     decoded = np.stack(list(iter_decoded_frames(imf, loaded)))
                     decode_fps = len(decoded) / (time.time() - t0)
                     assert abs(float(psnr_per_frame(decoded, reference).mean()) - summary.mean_psnr) < 1e-6
-                step, fill = int(imf.header.get("base_step", 1)), str(imf.header.get("base_fill", "repeat"))
-                bicubic = np.concatenate(
-                    [upsampled_frames(base_pictures(g.base or b"", g.frame_count, step, fill), reference.shape[1]) for g in imf.groups]
-                )
+                bicubic = np.concatenate([upsampled_frames(group_base_pictures(imf, g), reference.shape[1]) for g in imf.groups])
                 base_bytes = sum(len(g.base or b"") for g in imf.groups)
                 n = len(reference)
                 rows[(side, crf)].append(

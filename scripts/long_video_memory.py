@@ -78,6 +78,7 @@ def main() -> None:
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     cli = [sys.executable, "-m", "imfcodec.cli"]
+    model = ["--model", args.model] if args.model else []
     print("| video | frames | .imf size | encode peak RSS | encode time | decode peak RSS | decode time |")
     print("|---|---|---|---|---|---|---|")
     for minutes in (float(m) for m in args.minutes.split(",")):
@@ -89,10 +90,9 @@ def main() -> None:
         else:
             frames = make_long_clip(clip, minutes, audio=not args.no_audio)
             imf.unlink(missing_ok=True)
-            encode = cli + ["encode", str(clip), str(imf)] + (["--model", args.model] if args.model else [])
-            enc_rss, enc_s = run_measured(encode)
+            enc_rss, enc_s = run_measured(cli + ["encode", str(clip), str(imf), *model])
             clip.unlink()
-        dec_rss, dec_s = run_measured(cli + ["decode", str(imf), str(decoded)] + (["--model", args.model] if args.model else []))
+        dec_rss, dec_s = run_measured(cli + ["decode", str(imf), str(decoded), *model])
         print(
             f"| {minutes:g} min | {frames} | {imf.stat().st_size / 1e6:.2f} MB | {enc_rss:.0f} MB | {enc_s / 60:.1f} min | "
             f"{dec_rss:.0f} MB | {dec_s / 60:.1f} min |",

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from imfcodec.codec.base_layer import decode_base, downscale, encode_base, fill_skipped
+from imfcodec.codec.base_layer import base_pictures, downscale, encode_base
 from imfcodec.codec.hybrid_decoding import decode_hybrid_group, upsampled_frames
 from imfcodec.codec.keyframes import DEFAULT_KEYFRAME_CODEC, get_codec
 from imfcodec.frames import psnr_per_frame
@@ -43,12 +43,18 @@ class HybridGenerator(nn.Module):
         return self.model(keyframe, keyframe_base, bases)
 
 
+def variant_parts(variant: tuple[int, ...]) -> tuple[int, int, int]:
+    """A base variant (side, CRF) or (side, CRF, step) as (side, CRF, step)."""
+    side, crf, step = (*variant, 1)[:3]
+    return side, crf, step
+
+
 def build_base_cache(folder: Path, cache: FrameCache, variants: tuple[tuple[int, ...], ...]) -> dict[tuple[int, ...], np.ndarray]:
     """Decoded base pictures aligned with cache.frames, (N, side, side, 3) uint8 per variant
     (side, CRF[, step]); made once per cache folder and variant, then memory-mapped."""
     bases = {}
     for variant in variants:
-        side, crf, step = (*variant, 1)[:3]
+        side, crf, step = variant_parts(variant)
         path = folder / (f"bases-{side}-crf{crf}.npy" if step == 1 else f"bases-{side}-crf{crf}-step{step}.npy")
         if not path.is_file():
             gops = [
@@ -69,8 +75,7 @@ def build_base_cache(folder: Path, cache: FrameCache, variants: tuple[tuple[int,
 def _code_base(frames: np.ndarray, side: int, crf: int, step: int = 1) -> np.ndarray:
     """One closed GOP of frames (T, S, S, 3) through the base layer: (T, side, side, 3)
     decoded, every step-th frame coded and the others blended as the decoder does."""
-    low = downscale(frames[::step], side)
-    return fill_skipped(decode_base(encode_base(low, crf), len(low)), len(frames), step, "linear")
+    return base_pictures(encode_base(downscale(frames[::step], side), crf), len(frames), step, "linear")
 
 
 def sample_hybrid_pairs(
@@ -107,11 +112,11 @@ def evaluate_hybrid_clip(
     layer at `variant` (side, CRF[, frame step], skipped frames filled by `fill`). PSNR-RGB
     (dB) of the hybrid and of the bicubic base over frames 1..T-1, and the group's rate
     (kbps, keyframe + base)."""
-    side, crf, step = (*variant, 1)[:3]
+    side, crf, step = variant_parts(variant)
     codec = get_codec(DEFAULT_KEYFRAME_CODEC)
     keyframe = codec.encode(frames[0], 4)
     payload = encode_base(downscale(frames[::step], side), crf)
-    low = fill_skipped(decode_base(payload, -(-len(frames) // step)), len(frames), step, fill)
+    low = base_pictures(payload, len(frames), step, fill)
     device = next(model.parameters()).device
     decoded = decode_hybrid_group(model, codec.decode(keyframe), low, 16, device)
     psnr = float(psnr_per_frame(decoded[1:], frames[1:]).mean())

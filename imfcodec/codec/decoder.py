@@ -143,6 +143,13 @@ def _token_group_frames(
         yield from tensor_to_frames(out)
 
 
+def group_base_pictures(imf: ImfFile, group: GroupRecord) -> np.ndarray:
+    """A hybrid group's base picture for each of its frames, (frame_count, B, B, 3), filled
+    as the file's HEAD says (`bp`, `bf`; a file without them codes every frame)."""
+    step, fill = int(imf.header.get("base_step", 1)), str(imf.header.get("base_fill", "repeat"))
+    return base_pictures(group.base or b"", group.frame_count, step, fill)
+
+
 def _hybrid_group_frames(
     imf: ImfFile, group: GroupRecord, key: np.ndarray, loaded: LoadedModel, lo: int, hi: int, batch_size: int
 ) -> Iterator[np.ndarray]:
@@ -152,8 +159,7 @@ def _hybrid_group_frames(
         raise DecodeError(f"{loaded.path.name} is not a hybrid model, and this file has a base layer")
     if group.base is None:
         raise DecodeError(f"group at frame {group.first_frame} has no base layer")
-    step, fill = int(imf.header.get("base_step", 1)), str(imf.header.get("base_fill", "repeat"))
-    bases = base_pictures(group.base, group.frame_count, step, fill)[:hi]
+    bases = group_base_pictures(imf, group)[:hi]
     side = int(imf.header["base_size"])
     if bases.shape[1:3] != (side, side):
         raise DecodeError(

@@ -34,7 +34,7 @@ from .audio import encode_audio
 from .base_layer import BASE_SIZES, BASE_STEPS, base_pictures, downscale, encode_base
 from .hybrid_decoding import decode_hybrid_group
 from .keyframes import DEFAULT_KEYFRAME_CODEC, get_codec
-from .rate_control import GROUP_FRAMING_BYTES, base_layer_for, fit_base, fit_keyframe
+from .rate_control import GROUP_FRAMING_BYTES, base_side_for, base_step_for, fit_base, fit_keyframe
 from .tokens import quantize_tokens
 from .video_io import SEQUENCE_FPS, VideoInputError, crop_box, iter_frames, probe
 
@@ -63,14 +63,13 @@ class EncodeOptions:
     base_crf: int = 50  # SVT-AV1 CRF of the base layer
     low_delay: bool = False  # base layer without B-frames (streaming)
     base_step: int = 1  # n: the base layer holds every n-th frame (1/n of its frame rate)
+    bitrate_kbps: float | None = None  # hybrid mode: video rate to land on; sets the base CRF per group
 
     @property
     def base_fill(self) -> str:
         """How the decoder fills the frames a base layer skips: blended from both coded
         neighbours, except in low delay, where the next one is not there yet."""
         return "repeat" if self.low_delay else "linear"
-
-    bitrate_kbps: float | None = None  # hybrid mode: video rate to land on; sets the base CRF per group
 
 
 @dataclass
@@ -164,15 +163,14 @@ def encode_video(
     if Path(output).resolve() == Path(source).resolve():
         raise EncodeError(f"{output} is the input: writing there would replace the video being read; choose another path")
     hybrid = loaded.model.config.architecture == "hybrid"
-    step_from_rate = False  # the base layer's step follows the clip's frame rate, known after probing
+    step_from_rate = False  # the base layer's step follows the clip's frame rate, known after probing (below)
     if options.bitrate_kbps is not None:
         if not hybrid:
             raise EncodeError("--bitrate needs the hybrid mode: a hybrid model (--model)")
         if not options.bitrate_kbps > 0:
             raise EncodeError(f"--bitrate must be above 0 kbps, got {options.bitrate_kbps}")
         if options.base_size == 0:
-            size, step = base_layer_for(options.bitrate_kbps)
-            options = dataclasses.replace(options, base_size=size, base_step=step)
+            options = dataclasses.replace(options, base_size=base_side_for(options.bitrate_kbps))
             step_from_rate = True
     if hybrid != (options.base_size > 0):
         raise EncodeError(
@@ -193,8 +191,8 @@ def encode_video(
     if not 1 <= options.max_keyframe_interval <= MAX_GROUP_FRAMES:
         raise EncodeError(f"--max-keyframe-interval must be in 1..{MAX_GROUP_FRAMES}")
     info = probe(source, options.sequence_fps)
-    if step_from_rate:
-        options = dataclasses.replace(options, base_step=base_layer_for(options.bitrate_kbps or 0, float(info.fps))[1])
+    if step_from_rate and options.bitrate_kbps is not None:
+        options = dataclasses.replace(options, base_step=base_step_for(options.bitrate_kbps, float(info.fps)))
     summary = EncodeSummary(fps=float(info.fps))
     started = time.time()
     total_hint = info.frames if options.max_frames is None else min(info.frames or options.max_frames, options.max_frames)

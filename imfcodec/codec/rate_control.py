@@ -24,10 +24,18 @@ def base_layer_for(kbps: float, fps: float = 25.0) -> tuple[int, int]:
     about the same picture rates (every 4th frame, the most the encoder skips, and every
     2nd) instead of spending 2.4× the bits per second on pictures.
     96² up to 12 kbps, 128² above."""
-    side = (96 if kbps >= 5 else 64) if kbps < 8 else (96 if kbps < 12 else 128)
+    return base_side_for(kbps), base_step_for(kbps, fps)
+
+
+def base_side_for(kbps: float) -> int:
+    """The base layer's side for a target rate (kbps): base_layer_for's first half."""
+    return (96 if kbps >= 5 else 64) if kbps < 8 else (96 if kbps < 12 else 128)
+
+
+def base_step_for(kbps: float, fps: float) -> int:
+    """The base layer's frame step for a target rate (kbps) at `fps`: base_layer_for's second half."""
     pictures_per_second = 12.5 if kbps < 8 else 25.0
-    step = min(BASE_STEPS[-1], max(1, round(fps / pictures_per_second)))
-    return side, step
+    return min(BASE_STEPS[-1], max(1, round(fps / pictures_per_second)))
 
 
 def fit_base(low: np.ndarray, budget_bytes: float, low_delay: bool) -> tuple[bytes, int]:
