@@ -8,6 +8,8 @@ A variant is side:CRF, or side:CRF:step for a base layer of every step-th frame 
 skipped frames are filled by --fill (linear, as the codec's random-access files; repeat).
 
 Prints a markdown table for docs/TRAINING.md: mean over clips per model and base variant.
+A model with a per-frame token (hybrid_token_step) decodes with its tokens, and the table
+gives their rate under its factorised prior beside the keyframe and base layer's.
 """
 
 from __future__ import annotations
@@ -41,8 +43,8 @@ def main() -> None:
     torch.set_num_threads(max(1, torch.get_num_threads()))
     variants = [tuple(int(x) for x in v.split(":")) for v in args.variants.split(",")]
     clips = load_validation_clips(args.dev, 256, args.frames)
-    print("| model | base | PSNR-RGB (dB) | bicubic base (dB) | gain (dB) | kbps (keyframe + base) |")
-    print("|---|---|---|---|---|---|")
+    print("| model | base | PSNR-RGB (dB) | bicubic base (dB) | gain (dB) | kbps (keyframe + base) | token kbps |")
+    print("|---|---|---|---|---|---|---|")
     for name in args.models:
         model = load_weights(name).model
         assert isinstance(model, HybridIMF)
@@ -51,7 +53,7 @@ def main() -> None:
             mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
             print(
                 f"| {Path(name).stem} | {describe(variant, args.fill)} | {mean['psnr']:.2f} | {mean['psnr_bicubic']:.2f} | "
-                f"{mean['gain_db']:+.2f} | {mean['kbps']:.1f} |",
+                f"{mean['gain_db']:+.2f} | {mean['kbps']:.1f} | {mean['token_kbps']:.2f} |",
                 flush=True,
             )
 

@@ -33,6 +33,10 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "ft": ({}, {}),
     "ft-lowlr": ({}, {"lr": 2.5e-5}),
     "ft-b32": ({}, {"batch_size": 32, "lr": 1e-4}),
+    # The per-frame token beside the base (model/hybrid.py, hybrid_token_step): fine-tuned
+    # from the model without one, against `ft`. λ: 3e-5 per bit is 0.1 dB for 8 bits a frame
+    # (0.2 kbps at 25 fps) at L1 ≈ 0.02, the low-res front's slope at 5–8 kbps.
+    "ft-token": ({"hybrid_token_step": 1.0}, {"lambda_rate": 3e-5}),
 }
 
 

@@ -10,12 +10,20 @@ import pytest
 import torch
 
 from imfcodec.bitstream.container import Reader
-from imfcodec.codec.base_layer import decode_base
+from imfcodec.codec.base_layer import decode_base, downscale, encode_base
 from imfcodec.codec.decoder import DecodeOptions, decode_file, iter_decoded_frames, read_imf
 from imfcodec.codec.encoder import EncodeError, EncodeOptions, encode_video
 from imfcodec.codec.info import describe
 from imfcodec.codec.keyframes import get_codec
-from imfcodec.codec.rate_control import KEYFRAME_SHARE, base_layer_for, fit_keyframe
+from imfcodec.codec.rate_control import (
+    CRF_RANGE,
+    GROUP_FRAMING_BYTES,
+    KEYFRAME_SHARE,
+    affordable_layer,
+    base_layer_for,
+    cheaper_layers,
+    fit_keyframe,
+)
 from imfcodec.frames import frames_to_tensor, tensor_to_frames
 from imfcodec.model import HybridIMF, preset
 from imfcodec.model.hybrid import upsample
@@ -87,6 +95,43 @@ def test_what_the_keyframe_is_worth(mode: str, uses_keyframe: bool) -> None:
     with torch.no_grad():
         a, b = (model.decode(model.prepare_reference(torch.rand(1, 3, 128, 128), bases[:1]), bases) for _ in range(2))
     assert torch.equal(a, b) != uses_keyframe
+
+
+def test_a_token_model_starts_as_the_model_without_one(tmp_path: Path) -> None:
+    """The token ablation (hybrid_token_step) fine-tunes a token model from a trained model
+    without one: its token maps start at zero, so it decodes exactly as that model until
+    they learn, and the fine-tune's start loads the old weights with the token parts fresh.
+    Breaks if the maps are not zero-initialised, or if a checkpoint's stray tensor loads."""
+    from safetensors.torch import save_file
+
+    from imfcodec.training.checkpoint import CheckpointError
+    from imfcodec.training.checkpoint import load_weights as load_checkpoint_weights
+
+    torch.manual_seed(0)
+    plain = HybridIMF(preset("hybrid-tiny", size=128)).eval()
+    torch.nn.init.normal_(plain.frame_decoder.to_rgb.weight, std=0.1)  # as if trained
+    save_file({f"generator.{k}": v.contiguous() for k, v in plain.state_dict().items()}, str(tmp_path / "weights.safetensors"))
+    token = HybridIMF(preset("hybrid-tiny", size=128, hybrid_token_step=0.5)).eval()
+    with pytest.raises(RuntimeError):  # strict by default: the token parts are missing
+        load_checkpoint_weights(tmp_path, {"generator": token})
+    load_checkpoint_weights(tmp_path, {"generator": token}, new_parts_ok=True)
+    keyframe, bases, frames = torch.rand(1, 3, 128, 128), torch.rand(3, 3, 64, 64), torch.rand(3, 3, 128, 128)
+    with torch.no_grad():
+        # A training step first: it also sets TokenNorm's scale from these (keyframe, frame) pairs.
+        frames_out, bits = token.train()(keyframe.expand(3, -1, -1, -1), bases[:1].expand(3, -1, -1, -1), bases, frames)
+        assert frames_out.shape == (3, 3, 128, 128) and bool((bits > 0).all())
+        token.eval()
+        reference = token.prepare_reference(keyframe, bases[:1])
+        residual = token.quantise(token.token_residual(reference, frames), noise=False)
+        assert torch.equal(torch.round(residual / 0.5) * 0.5, residual) and residual.abs().sum() > 0
+        expected = plain.decode(plain.prepare_reference(keyframe, bases[:1]), bases)
+        assert torch.equal(token.decode(reference, bases, residual), expected)
+        torch.nn.init.normal_(token.token_film[0].weight, std=0.1)  # a token that has learnt changes the frame
+        assert not torch.equal(token.decode(reference, bases, residual), expected)
+    stray = HybridIMF(preset("hybrid-tiny", size=128))
+    with pytest.raises(CheckpointError):  # a checkpoint with parts the model lacks is not the model
+        save_file({f"generator.{k}": v.contiguous() for k, v in token.state_dict().items()}, str(tmp_path / "weights.safetensors"))
+        load_checkpoint_weights(tmp_path, {"generator": stray}, new_parts_ok=True)
 
 
 def test_hybrid_file_round_trip(tmp_path: Path, clip: Path, untrained) -> None:
@@ -209,3 +254,28 @@ def test_the_base_layer_keeps_its_picture_rate_whatever_the_clip_frame_rate() ->
     assert base_layer_for(5, 25) == (96, 2) and base_layer_for(5, 30) == (96, 2) and base_layer_for(5, 59.94) == (96, 4)
     assert base_layer_for(3, 25) == (64, 2) and base_layer_for(10, 25) == (96, 1) and base_layer_for(10, 59.94) == (96, 2)
     assert base_layer_for(20, 240) == (128, 4)
+
+
+def test_bitrate_steps_down_to_a_layer_the_target_can_pay(tmp_path: Path, untrained) -> None:
+    """--bitrate checks on the first group that the layer it asks for fits the target at its
+    highest CRF, and else takes a smaller side, then fewer pictures (a 60 fps dev clip
+    landed 21 % over 5 kbps at the floor of its 96² base). Fails if the check is skipped,
+    if it passes over a layer that fits, or if the header does not carry its choice."""
+    assert cheaper_layers(96, 2) == [(96, 2), (64, 2), (64, 3), (64, 4)]
+    assert cheaper_layers(128, 1) == [(128, 1), (96, 1), (64, 1), (64, 2), (64, 3), (64, 4)]
+    frames = synthetic_frames(24, 256, 256, seed=5)
+    floor = {(s, k): len(encode_base(downscale(frames[::k], s), CRF_RANGE[1], False)) for s, k in cheaper_layers(96, 2)}
+    assert floor[(96, 2)] > floor[(64, 2)] > floor[(64, 4)]
+    keyframe = len(get_codec("av1").encode(frames[0], 1))
+
+    def kbps_for(group_bytes: float) -> float:  # the target at which a group has exactly these bytes
+        return (group_bytes + GROUP_FRAMING_BYTES) * 8 * 25 / len(frames) / 1000
+
+    assert affordable_layer(frames, kbps_for(keyframe + floor[(96, 2)] + 1), 25, 96, 2, keyframe, False) == (96, 2)
+    target = kbps_for(keyframe + floor[(64, 2)] + 1)
+    assert affordable_layer(frames, target, 25, 96, 2, keyframe, False) == (64, 2)
+    assert affordable_layer(frames, 0.01, 25, 96, 2, keyframe, False) == (64, 4)  # nothing fits: the cheapest
+    source = write_clip(tmp_path / "a.mkv", frames, codec="ffv1", pix_fmt="bgr0")
+    encode_video(source, tmp_path / "a.imf", untrained, EncodeOptions(bitrate_kbps=target, max_keyframe_interval=24, audio=False))
+    header = read_imf(tmp_path / "a.imf").header
+    assert (header["base_size"], header["base_step"]) == (64, 2) and 96 == base_layer_for(target, 25)[0]

@@ -61,16 +61,22 @@ def save_checkpoint(run_dir: Path, step: int, modules: dict[str, torch.nn.Module
 OPTIONAL_MODULES = {"generator_ema"}  # a run may switch its weight average on when resumed
 
 
-def load_weights(path: Path, modules: dict[str, torch.nn.Module]) -> list[str]:
+def load_weights(path: Path, modules: dict[str, torch.nn.Module], new_parts_ok: bool = False) -> list[str]:
     """Load a checkpoint folder's weights into `modules` (strictly: names and shapes must
-    match). Returns the names of optional modules the file has nothing for, left as they are."""
+    match; with `new_parts_ok`, parameters the checkpoint lacks keep their initial values,
+    for a fine-tune that adds a part). Returns the names of optional modules the file has
+    nothing for, left as they are."""
     tensors = load_file(str(path / "weights.safetensors"))
     absent = []
     for name, module in modules.items():
         prefix = name + "."
         own = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
         if own:
-            module.load_state_dict(own)
+            result = module.load_state_dict(own, strict=not new_parts_ok)
+            if result.unexpected_keys:
+                raise CheckpointError(f"{path}: {name} has no parameters {result.unexpected_keys[:4]}")
+            if result.missing_keys:
+                print(f"{path}: {len(result.missing_keys)} {name} tensors not in the checkpoint start fresh", flush=True)
         elif name in OPTIONAL_MODULES:
             absent.append(name)
         else:

@@ -19,7 +19,7 @@ from torch import nn
 from imfcodec.codec.base_layer import base_pictures, downscale, encode_base
 from imfcodec.codec.hybrid_decoding import decode_hybrid_group, upsampled_frames
 from imfcodec.codec.keyframes import DEFAULT_KEYFRAME_CODEC, get_codec
-from imfcodec.frames import psnr_per_frame
+from imfcodec.frames import frames_to_tensor, psnr_per_frame, tensor_to_frames
 from imfcodec.model.hybrid import HybridIMF
 from imfcodec.rate import kbps
 
@@ -39,8 +39,11 @@ class HybridGenerator(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, keyframe: torch.Tensor, keyframe_base: torch.Tensor, bases: torch.Tensor) -> torch.Tensor:
-        return self.model(keyframe, keyframe_base, bases)
+    def forward(
+        self, keyframe: torch.Tensor, keyframe_base: torch.Tensor, bases: torch.Tensor, frames: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> (frames (B, 3, S, S), the tokens' bits (B,), zero for a model without tokens)."""
+        return self.model(keyframe, keyframe_base, bases, frames)
 
 
 def variant_parts(variant: tuple[int, ...]) -> tuple[int, int, int]:
@@ -118,7 +121,11 @@ def evaluate_hybrid_clip(
     payload = encode_base(downscale(frames[::step], side), crf)
     low = base_pictures(payload, len(frames), step, fill)
     device = next(model.parameters()).device
-    decoded = decode_hybrid_group(model, codec.decode(keyframe), low, 16, device)
+    token_bits = 0.0
+    if model.token_step:
+        decoded, token_bits = decode_with_tokens(model, codec.decode(keyframe), low, frames, device)
+    else:
+        decoded = decode_hybrid_group(model, codec.decode(keyframe), low, 16, device)
     psnr = float(psnr_per_frame(decoded[1:], frames[1:]).mean())
     base_psnr = float(psnr_per_frame(upsampled_frames(low[1:], model.config.size), frames[1:]).mean())
     return {
@@ -126,7 +133,25 @@ def evaluate_hybrid_clip(
         "psnr_bicubic": base_psnr,
         "gain_db": psnr - base_psnr,
         "kbps": kbps(len(keyframe) + len(payload), len(frames), fps),
+        "token_kbps": token_bits / len(frames) * fps / 1000,
     }
+
+
+@torch.no_grad()
+def decode_with_tokens(
+    model: HybridIMF, keyframe: np.ndarray, bases: np.ndarray, frames: np.ndarray, device: torch.device, batch_size: int = 16
+) -> tuple[np.ndarray, float]:
+    """A token model's group: decoded keyframe (S, S, 3), base pictures (T, b, b, 3) and the
+    original frames (T, S, S, 3), uint8 -> (frames (T, S, S, 3) uint8, the tokens' bits under
+    the model's factorised prior, frames 1..T-1). No codec path carries tokens beside a base
+    layer: this is the measurement that decides whether one should."""
+    reference = model.prepare_reference(frames_to_tensor(keyframe[None], device), frames_to_tensor(bases[:1], device))
+    out, bits = [keyframe[None]], 0.0
+    for b in range(1, len(bases), batch_size):
+        residual = model.quantise(model.token_residual(reference, frames_to_tensor(frames[b : b + batch_size], device)), noise=False)
+        bits += float(model.token_prior.bits(residual, model.token_step).sum())
+        out.append(tensor_to_frames(model.decode(reference, frames_to_tensor(bases[b : b + batch_size], device), residual)))
+    return np.concatenate(out), bits
 
 
 def evaluate_hybrid_clips(model: HybridIMF, clips: dict[str, np.ndarray]) -> dict[str, float]:
@@ -139,7 +164,8 @@ def evaluate_hybrid_clips(model: HybridIMF, clips: dict[str, np.ndarray]) -> dic
 
 
 class HybridTrainer(Trainer):
-    """The Trainer for `architecture = "hybrid"`: no tokens, no rate term; base pictures in the cache."""
+    """The Trainer for `architecture = "hybrid"`: base pictures in the cache; the rate term
+    only for a model with a token (`hybrid_token_step`)."""
 
     def _open_cache(self) -> FrameCache:
         """The frame cache, and beside it the decoded base pictures of each recipe variant."""
@@ -158,8 +184,11 @@ class HybridTrainer(Trainer):
         return {k: v.to(self.device) for k, v in batch.items()}
 
     def reconstruct(self, batch: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
-        recon = self.gen_ddp(batch["keyframe"], batch["keyframe_base"], batch["bases"]).float()
-        return recon, recon.new_zeros(()), {}
+        recon, bits = self.gen_ddp(batch["keyframe"], batch["keyframe_base"], batch["bases"], batch["target"])
+        if not self.cfg.model.hybrid_token_step:
+            return recon.float(), recon.new_zeros(()), {}
+        rate = bits.mean()
+        return recon.float(), self.cfg.loss.lambda_rate * rate, {"rate_bits_per_token": rate}
 
     def evaluate(self, model: nn.Module) -> dict[str, float]:
         assert isinstance(model, HybridIMF)

@@ -166,7 +166,7 @@ class Trainer:
             start = resolve_checkpoint(Path(cfg.run.init_from))
             if start is None:
                 raise CheckpointError(f"{cfg.run.init_from}: neither a checkpoint folder nor a run folder with checkpoints")
-            load_weights(start, {"generator": self.gen})
+            load_weights(start, {"generator": self.gen}, new_parts_ok=True)
         # An exponential moving average of the generator's weights, the model that is validated
         # and exported when the recipe asks for one: single checkpoints swing by tenths of a dB.
         if cfg.optim.ema_decay > 0:

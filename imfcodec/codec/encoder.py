@@ -10,6 +10,7 @@ or when the group reaches --max-keyframe-interval.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ from .audio import encode_audio
 from .base_layer import BASE_SIZES, BASE_STEPS, base_pictures, downscale, encode_base
 from .hybrid_decoding import decode_hybrid_group
 from .keyframes import DEFAULT_KEYFRAME_CODEC, get_codec
-from .rate_control import GROUP_FRAMING_BYTES, base_side_for, base_step_for, fit_base, fit_keyframe
+from .rate_control import affordable_layer, base_side_for, base_step_for, fit_base, fit_keyframe, group_budget
 from .tokens import quantize_tokens
 from .video_io import SEQUENCE_FPS, VideoInputError, crop_box, iter_frames, probe
 
@@ -191,8 +192,17 @@ def encode_video(
     if not 1 <= options.max_keyframe_interval <= MAX_GROUP_FRAMES:
         raise EncodeError(f"--max-keyframe-interval must be in 1..{MAX_GROUP_FRAMES}")
     info = probe(source, options.sequence_fps)
+    frames = iter_frames(source, size=loaded.model.config.size, crop=options.crop, max_frames=options.max_frames, sequence_fps=options.sequence_fps)
     if step_from_rate and options.bitrate_kbps is not None:
-        options = dataclasses.replace(options, base_step=base_step_for(options.bitrate_kbps, float(info.fps)))
+        # The first group's frames, read ahead: whether the layer the rate asks for can get
+        # that low at all on this clip. The header names the layer, so this comes first.
+        first = list(itertools.islice(frames, options.max_keyframe_interval))
+        frames = itertools.chain(first, frames)
+        side, step = options.base_size, base_step_for(options.bitrate_kbps, float(info.fps))
+        if first:
+            keyframe_bytes = len(get_codec(options.keyframe_codec).encode(first[0], 1))
+            side, step = affordable_layer(np.stack(first), options.bitrate_kbps, float(info.fps), side, step, keyframe_bytes, options.low_delay)
+        options = dataclasses.replace(options, base_size=side, base_step=step)
     summary = EncodeSummary(fps=float(info.fps))
     started = time.time()
     total_hint = info.frames if options.max_frames is None else min(info.frames or options.max_frames, options.max_frames)
@@ -206,9 +216,6 @@ def encode_video(
             on_progress(summary.frames, total_hint)
 
     try:
-        frames = iter_frames(
-            source, size=loaded.model.config.size, crop=options.crop, max_frames=options.max_frames, sequence_fps=options.sequence_fps
-        )
         (_code_hybrid if hybrid else _code_tokens)(frames, writer, loaded, options, summary, report)
         if summary.frames == 0:
             raise VideoInputError(f"{source}: the video has no frames")
@@ -325,7 +332,7 @@ def _code_hybrid(
             keyframe = codec.encode(group[0], options.quality)
             base = encode_base(low, options.base_crf, options.low_delay)
         else:
-            group_bytes = options.bitrate_kbps * 1000 / 8 * len(group) / summary.fps - GROUP_FRAMING_BYTES
+            group_bytes = group_budget(options.bitrate_kbps, len(group), summary.fps)
             keyframe = fit_keyframe(lambda q: codec.encode(group[0], q), options.quality, group_bytes)
             base, _ = fit_base(low, group_bytes - len(keyframe), options.low_delay)
         pictures = base_pictures(base, len(group), options.base_step, options.base_fill)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .base_layer import BASE_STEPS, encode_base
+from .base_layer import BASE_SIZES, BASE_STEPS, downscale, encode_base
 
 KEYFRAME_SHARE = 0.35  # at most this share of a group's bits for its keyframe, where a lower quality allows
 CRF_RANGE = (20, 63)  # SVT-AV1's useful CRFs at these sizes: below 20 the base costs more than the whole target
@@ -36,6 +36,34 @@ def base_step_for(kbps: float, fps: float) -> int:
     """The base layer's frame step for a target rate (kbps) at `fps`: base_layer_for's second half."""
     pictures_per_second = 12.5 if kbps < 8 else 25.0
     return min(BASE_STEPS[-1], max(1, round(fps / pictures_per_second)))
+
+
+def group_budget(kbps: float, frames: int, fps: float) -> float:
+    """Bytes a keyframe group of `frames` frames may take at `kbps`, less its chunk framing."""
+    return kbps * 1000 / 8 * frames / fps - GROUP_FRAMING_BYTES
+
+
+def cheaper_layers(side: int, step: int) -> list[tuple[int, int]]:
+    """(side, step) from the given one to the cheapest: smaller sides at the same step, then
+    at the smallest side ever fewer pictures. Sides first because the picture rate
+    base_step_for chose is already the low one the low-res anchor's front favours at these
+    rates (docs/BENCHMARKS.md); which order is better below it is not measured."""
+    sides = [s for s in sorted(BASE_SIZES, reverse=True) if s <= side]
+    return [(s, step) for s in sides] + [(sides[-1], k) for k in BASE_STEPS if k > step]
+
+
+def affordable_layer(first_group: np.ndarray, kbps: float, fps: float, side: int, step: int, keyframe_bytes: int, low_delay: bool) -> tuple[int, int]:
+    """The first (side, step) of cheaper_layers(side, step) whose cheapest base layer (the
+    highest CRF) fits beside the smallest keyframe (`keyframe_bytes`) in the first group's
+    budget: a quick first pass on the first group's frames (T, S, S, 3) uint8. Without it a
+    clip whose frames are too many for the target (a 60 fps clip at 5 kbps) lands at the
+    base layer's floor, 20 % and more above; the cheapest when none fits."""
+    budget = group_budget(kbps, len(first_group), fps) - keyframe_bytes
+    layers = cheaper_layers(side, step)
+    for s, k in layers:
+        if len(encode_base(downscale(first_group[::k], s), CRF_RANGE[1], low_delay)) <= budget:
+            return s, k
+    return layers[-1]
 
 
 def fit_base(low: np.ndarray, budget_bytes: float, low_delay: bool) -> tuple[bytes, int]:

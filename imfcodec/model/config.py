@@ -86,6 +86,11 @@ class IMFConfig(JsonConfig):
     # flow that warps the keyframe's pixels into DF's input), or "none" (super-resolution of
     # the base alone: the ablation that measures what the keyframe is worth).
     hybrid_reference: str = "attend"
+    # A hybrid that also codes a per-frame token (ET of the frame, its difference from the
+    # keyframe's token quantised with step hybrid_token_step, token units) and lets it scale
+    # and shift ES's features at every scale (zero-initialised: it starts as the model
+    # without one). 0: no token, as in imf-hybrid-v1. The ablation of docs/TRAINING.md.
+    hybrid_token_step: float = 0.0
 
     def __post_init__(self) -> None:
         if self.size % 32:
@@ -98,6 +103,8 @@ class IMFConfig(JsonConfig):
             raise ConfigError(f"architecture must be imf or hybrid, got {self.architecture!r}")
         if self.hybrid_reference not in HYBRID_REFERENCES:
             raise ConfigError(f"hybrid_reference must be one of {HYBRID_REFERENCES}, got {self.hybrid_reference!r}")
+        if self.hybrid_token_step < 0 or (self.hybrid_token_step and self.architecture != "hybrid"):
+            raise ConfigError("hybrid_token_step must be >= 0, and only a hybrid model has one")
         if self.correction_gate < 0:
             raise ConfigError(f"correction_gate must be >= 0, got {self.correction_gate}")
 

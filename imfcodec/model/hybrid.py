@@ -31,10 +31,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import NUM_SCALES, IMFConfig
-from .encoders import DenseFeatureEncoder
+from .encoders import DenseFeatureEncoder, LatentTokenEncoder
 from .frame_decoder import FrameDecoder
 from .imf import warp
 from .motion import ImplicitMotionAlignment
+from .prior import TokenPrior
 
 
 @dataclass
@@ -49,6 +50,8 @@ class HybridReference:
     # (1, C, h, w) at the finest attended scale, against which a frame's flow is measured.
     positions: torch.Tensor | None = None
     motion: torch.Tensor | None = None
+    # token models only: ET's token of the decoded keyframe (1, D), what frames' tokens are coded against
+    token: torch.Tensor | None = None
 
 
 def upsample(base: torch.Tensor, size: int) -> torch.Tensor:
@@ -75,25 +78,55 @@ class HybridIMF(nn.Module):
                 {str(s): ImplicitMotionAlignment(config, s, carry_positions=s == flow_scale) for s in config.attention_scales}
             )
         self.frame_decoder = FrameDecoder(config, guide=self.mode == "warp")  # DF, its correction zero-initialised
+        self.token_step = config.hybrid_token_step
+        if self.token_step:
+            self.token_encoder = LatentTokenEncoder(config)  # ET
+            self.token_prior = TokenPrior(config.token_dim)
+            self.token_film = nn.ModuleList(nn.Linear(config.token_dim, 2 * c) for c in config.feature_channels)
+            for film in self.token_film:
+                nn.init.zeros_(film.weight)
+                nn.init.zeros_(film.bias)
 
     def prepare_reference(self, keyframe: torch.Tensor, keyframe_base: torch.Tensor) -> HybridReference:
         """keyframe (R, 3, S, S) decoded; keyframe_base (R, 3, b, b): the group's first base picture."""
+        token = self.token_encoder(keyframe) if self.token_step else None
         if self.mode == "none":
-            return HybridReference(keyframe, {}, {})
+            return HybridReference(keyframe, {}, {}, token=token)
         features = self.feature_encoder(keyframe)
         structure = self.structure_encoder(upsample(keyframe_base, self.config.size))
         keys = {s: self.alignment[str(s)].keys(structure[s]) for s in self.config.attention_scales}
         values = {s: self.alignment[str(s)].values(features[s]) for s in self.config.attention_scales}
         if self.mode == "warp":
             s = self.config.finest_attention_scale
-            return HybridReference(keyframe, keys, values, self.alignment[str(s)].source_positions(keys[s], keys[s]), structure[s])
-        return HybridReference(keyframe, keys, values)
+            positions = self.alignment[str(s)].source_positions(keys[s], keys[s])
+            return HybridReference(keyframe, keys, values, positions, structure[s], token)
+        return HybridReference(keyframe, keys, values, token=token)
 
-    def decode(self, reference: HybridReference, bases: torch.Tensor) -> torch.Tensor:
-        """bases (B, 3, b, b) in [0, 1] -> frames (B, 3, S, S), unclamped."""
+    def token_residual(self, reference: HybridReference, frames: torch.Tensor) -> torch.Tensor:
+        """What a token model sends for frames (B, 3, S, S): ET's token minus the keyframe's,
+        unquantised, in token units. -> (B, D)"""
+        assert reference.token is not None, "a model without a token"
+        return self.token_encoder(frames) - reference.token
+
+    def quantise(self, residual: torch.Tensor, noise: bool) -> torch.Tensor:
+        """(B, D) residual -> its quantised value: rounded to the step, or (training) the
+        residual plus uniform noise of the step's width."""
+        if noise:
+            return residual + (torch.rand_like(residual) - 0.5) * self.token_step
+        return torch.round(residual / self.token_step) * self.token_step
+
+    def decode(self, reference: HybridReference, bases: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
+        """bases (B, 3, b, b) in [0, 1], a token model's quantised residuals (B, D) -> frames
+        (B, 3, S, S), unclamped."""
         upsampled = upsample(bases, self.config.size)
         structure = self.structure_encoder(upsampled)
         batch = bases.shape[0]  # one reference for all rows, or one per row
+        if self.token_step:
+            assert residual is not None and reference.token is not None, "a token model decodes with its tokens"
+            token = reference.token.expand(batch, -1) + residual
+            for s, film in enumerate(self.token_film):
+                scale, shift = film(token)[:, :, None, None].chunk(2, dim=1)
+                structure[s] = structure[s] * (1 + scale) + shift
         features = list(structure)
         flow = None
         for s in reference.keys:
@@ -112,7 +145,17 @@ class HybridIMF(nn.Module):
             guide = warp(reference.image.expand(batch, -1, -1, -1), flow)
         return self.frame_decoder(features, upsampled, guide=guide)
 
-    def forward(self, keyframe: torch.Tensor, keyframe_base: torch.Tensor, bases: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, keyframe: torch.Tensor, keyframe_base: torch.Tensor, bases: torch.Tensor, frames: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Training path, one keyframe per row: keyframe (B, 3, S, S), keyframe_base and
-        bases (B, 3, b, b) -> frames (B, 3, S, S)."""
-        return self.decode(self.prepare_reference(keyframe, keyframe_base), bases)
+        bases (B, 3, b, b), and for a token model the frames themselves (B, 3, S, S) ->
+        (frames (B, 3, S, S), the tokens' bits (B,), zero without a token)."""
+        reference = self.prepare_reference(keyframe, keyframe_base)
+        if not self.token_step:
+            return self.decode(reference, bases), bases.new_zeros(bases.shape[0])
+        assert frames is not None, "a token model trains on the frames its tokens come from"
+        if self.training:
+            self.token_encoder.norm.update(self.token_encoder.raw(keyframe), self.token_encoder.raw(frames))
+        residual = self.quantise(self.token_residual(reference, frames), noise=self.training)
+        return self.decode(reference, bases, residual), self.token_prior.bits(residual, self.token_step)
