@@ -138,17 +138,25 @@ class ChunkInfo:
 
 class GroupList(Sequence[GroupRecord]):
     """A file's groups, each read from the file when it is asked for: what
-    stays in memory is four numbers a group, so a long file decodes group by group in the
-    memory of one group. The chunks were CRC-checked and parsed once when the file was
-    read; re-reading parses the same bytes."""
+    stays in memory is seven numbers a group (where, which frames, and the sizes of its
+    parts), so a long file decodes group by group in the memory of one group. The chunks
+    were CRC-checked and parsed once when the file was read; re-reading parses the same bytes."""
 
     def __init__(self, data: Buffer = b"", with_base: bool = False) -> None:
         self._data = data
         self._with_base = with_base
         self._spans: list[tuple[int, int, int, int]] = []  # payload offset, length, first frame, frame count
+        self._parts = [0, 0, 0]  # keyframe, token and base bytes of all groups
 
     def add(self, offset: int, length: int, group: GroupRecord) -> None:
         self._spans.append((offset, length, group.first_frame, group.frame_count))
+        for i, part in enumerate((group.keyframe, group.tokens, group.base or b"")):
+            self._parts[i] += len(part)
+
+    def part_bytes(self) -> tuple[int, int, int]:
+        """(keyframe, token, base) bytes summed over the groups, as parsed: what `info`
+        reports without reading the groups again."""
+        return self._parts[0], self._parts[1], self._parts[2]
 
     def __len__(self) -> int:
         return len(self._spans)
@@ -162,6 +170,10 @@ class GroupList(Sequence[GroupRecord]):
             return [self[j] for j in range(*i.indices(len(self)))]
         offset, length, _, _ = self._spans[i]
         return GroupRecord.decode(bytes(self._data[offset : offset + length]), self._with_base)
+
+    def first_frames(self) -> list[int]:
+        """Each group's first frame (the keyframes' positions), without reading the groups."""
+        return [span[2] for span in self._spans]
 
     def frames_covered(self) -> int:
         """The frame after the last group's (the groups' total when they are contiguous)."""
@@ -210,7 +222,7 @@ class ImfFile:
     header: dict[str, Any]
     frame_count: int
     version: tuple[int, int]
-    groups: Sequence[GroupRecord] = field(default_factory=GroupList)
+    groups: GroupList = field(default_factory=GroupList)
     index: list[IndexEntry] = field(default_factory=list)
     audio_header: dict[str, Any] | None = None
     audio_packets: Sequence[tuple[int, int, bytes]] = field(default_factory=AudioPacketList)  # (pts, duration, data)

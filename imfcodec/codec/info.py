@@ -15,9 +15,7 @@ def describe(imf: ImfFile) -> dict[str, Any]:
     fps = h["fps_num"] / h["fps_den"]
     frames = imf.frame_count
     seconds = frames / fps if fps else 0.0  # for the duration shown; rates come from imfcodec.rate
-    key_bytes = sum(len(g.keyframe) for g in imf.groups)
-    token_bytes = sum(len(g.tokens) for g in imf.groups)
-    base_bytes = sum(len(g.base or b"") for g in imf.groups)
+    key_bytes, token_bytes, base_bytes = imf.groups.part_bytes()
     # Audio is reported on its own, framing included, so the video rate excludes all of it.
     audio_bytes = sum(CHUNK_OVERHEAD + c.length for c in imf.chunks if c.type in ("AUDH", "AUDP"))
     overhead = imf.file_size - key_bytes - base_bytes - token_bytes - audio_bytes
@@ -44,7 +42,7 @@ def describe(imf: ImfFile) -> dict[str, Any]:
         "frames": frames,
         "duration_s": round(seconds, 3),
         "keyframes": len(imf.groups),
-        "keyframe_positions": [g.first_frame for g in imf.groups],
+        "keyframe_positions": imf.groups.first_frames(),
         "audio": None if imf.audio_header is None else {k: v for k, v in imf.audio_header.items() if k != "extradata"},
         "bytes": {
             "total": imf.file_size,
