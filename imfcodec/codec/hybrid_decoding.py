@@ -23,7 +23,8 @@ def iter_hybrid_group(
             yield keyframe
             start = 1
         for b in range(start, len(bases), batch_size):
-            yield from tensor_to_frames(model.decode(reference, frames_to_tensor(bases[b : b + batch_size], device)))
+            pictures = frames_to_tensor(bases[b : b + batch_size], device).contiguous(memory_format=torch.channels_last)
+            yield from tensor_to_frames(model.decode(reference, pictures))
 
 
 def decode_hybrid_group(model: HybridIMF, keyframe: np.ndarray, bases: np.ndarray, batch_size: int, device: torch.device) -> np.ndarray:
