@@ -4,11 +4,9 @@ hybrid's offline files use."""
 
 from __future__ import annotations
 
-import multiprocessing
 import time
 from dataclasses import dataclass
 from fractions import Fraction
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, cast
 
@@ -16,7 +14,7 @@ import av
 import numpy as np
 from av.bitstream import BitStreamFilterContext
 
-from ..errors import ImfcodecError
+from ..watchdog import Hung, call_with_time_limit
 
 # name -> (encoder, options, CRF sweep used by default)
 ANCHORS: dict[str, tuple[str, dict[str, str], tuple[int, ...]]] = {
@@ -119,7 +117,7 @@ def encode_anchor(
     return AnchorResult(label, crf, es, path.stat().st_size, decoded, encode_fps, decode_fps)
 
 
-class AnchorTimeout(ImfcodecError):
+class AnchorTimeout(Hung):
     pass
 
 
@@ -130,41 +128,13 @@ def anchor_time_limit(frames: int) -> float:
     return 120.0 + 2.0 * frames
 
 
-def _encode_and_send(conn: Connection, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    try:
-        conn.send(("ok", encode_anchor(*args, **kwargs)))
-    except Exception as exc:  # the parent reports it; a traceback here would be noise
-        conn.send(("error", f"{type(exc).__name__}: {exc}"))
-    finally:
-        conn.close()
-
-
 def encode_anchor_guarded(*args: Any, time_limit: float | None = None, attempts: int = 2, **kwargs: Any) -> AnchorResult:
     """encode_anchor(*args, **kwargs) in a child process that is killed if it runs past
     `time_limit` seconds (default: anchor_time_limit of the clip) and started again, up to
-    `attempts` times: an encoder library that hangs (one SVT-AV1 encode was seen waiting on
-    a futex forever) costs minutes, not the benchmark. The result comes back over a pipe
-    from the forked child. Raises AnchorTimeout naming the encode after the last attempt."""
+    `attempts` times (imfcodec/watchdog.py): an encoder library that hangs costs minutes,
+    not the benchmark. Raises AnchorTimeout naming the encode after the last attempt."""
     reference = cast(np.ndarray, args[1])
     limit = anchor_time_limit(len(reference)) if time_limit is None else time_limit
-    ctx = multiprocessing.get_context("fork")  # the child inherits the reference frames
-    for _ in range(attempts):
-        receiver, sender = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=_encode_and_send, args=(sender, args, kwargs), daemon=True)
-        proc.start()
-        sender.close()
-        try:
-            if receiver.poll(limit):
-                status, payload = receiver.recv()
-                proc.join()
-                if status != "ok":
-                    raise ImfcodecError(f"anchor encode {args[0]} CRF {args[3]} failed: {payload}")
-                return cast(AnchorResult, payload)
-        except EOFError:
-            raise ImfcodecError(f"anchor encode {args[0]} CRF {args[3]} died (exit code {proc.exitcode})") from None
-        finally:
-            receiver.close()
-            if proc.is_alive():
-                proc.kill()
-                proc.join()
-    raise AnchorTimeout(f"anchor encode {args[0]} CRF {args[3]} {kwargs or ''} did not finish in {limit:.0f} s, {attempts} times")
+    what = f"anchor encode {args[0]} CRF {args[3]} {kwargs or ''}".rstrip()
+    # encode_anchor looked up at call time, so that a test can replace it
+    return call_with_time_limit(lambda: encode_anchor(*args, **kwargs), limit, what, attempts, hung=AnchorTimeout)

@@ -192,7 +192,9 @@ def encode_video(
     if not 1 <= options.max_keyframe_interval <= MAX_GROUP_FRAMES:
         raise EncodeError(f"--max-keyframe-interval must be in 1..{MAX_GROUP_FRAMES}")
     info = probe(source, options.sequence_fps)
-    frames = iter_frames(source, size=loaded.model.config.size, crop=options.crop, max_frames=options.max_frames, sequence_fps=options.sequence_fps)
+    frames = iter_frames(
+        source, size=loaded.model.config.size, crop=options.crop, max_frames=options.max_frames, sequence_fps=options.sequence_fps
+    )
     if step_from_rate and options.bitrate_kbps is not None:
         # The first group's frames, read ahead: whether the layer the rate asks for can get
         # that low at all on this clip. The header names the layer, so this comes first.
@@ -201,7 +203,9 @@ def encode_video(
         side, step = options.base_size, base_step_for(options.bitrate_kbps, float(info.fps))
         if first:
             keyframe_bytes = len(get_codec(options.keyframe_codec).encode(first[0], 1))
-            side, step = affordable_layer(np.stack(first), options.bitrate_kbps, float(info.fps), side, step, keyframe_bytes, options.low_delay)
+            side, step = affordable_layer(
+                np.stack(first), options.bitrate_kbps, float(info.fps), side, step, keyframe_bytes, options.low_delay
+            )
         options = dataclasses.replace(options, base_size=side, base_step=step)
     summary = EncodeSummary(fps=float(info.fps))
     started = time.time()

@@ -52,7 +52,9 @@ def cheaper_layers(side: int, step: int) -> list[tuple[int, int]]:
     return [(s, step) for s in sides] + [(sides[-1], k) for k in BASE_STEPS if k > step]
 
 
-def affordable_layer(first_group: np.ndarray, kbps: float, fps: float, side: int, step: int, keyframe_bytes: int, low_delay: bool) -> tuple[int, int]:
+def affordable_layer(
+    first_group: np.ndarray, kbps: float, fps: float, side: int, step: int, keyframe_bytes: int, low_delay: bool
+) -> tuple[int, int]:
     """The first (side, step) of cheaper_layers(side, step) whose cheapest base layer (the
     highest CRF) fits beside the smallest keyframe (`keyframe_bytes`) in the first group's
     budget: a quick first pass on the first group's frames (T, S, S, 3) uint8. Without it a

@@ -1,0 +1,64 @@
+"""imfcodec/watchdog.py: encoder calls that can hang are killed at a time limit and retried."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from imfcodec.codec import base_layer
+from imfcodec.codec.base_layer import BaseLayerError, encode_base
+from imfcodec.watchdog import Hung, call_with_time_limit
+from tests.conftest import synthetic_frames
+
+
+def test_a_result_and_an_error_come_back_from_the_child() -> None:
+    """Fails if the child's result or its exception (type and message) is lost on the way."""
+    frames = synthetic_frames(3, 32, 32)
+    assert np.array_equal(call_with_time_limit(lambda: frames * 2, 10, "doubling"), frames * 2)
+
+    def fails() -> None:
+        raise BaseLayerError("no such CRF")
+
+    with pytest.raises(BaseLayerError, match="no such CRF"):
+        call_with_time_limit(fails, 10, "failing")
+
+
+def test_a_hung_call_is_killed_retried_and_reported(tmp_path: Path) -> None:
+    """Each attempt is killed at the limit; after the last, one error names the call.
+    Fails if the watchdog waits forever, tries once only, or leaves the children running."""
+    tries = tmp_path / "tries"
+
+    def hangs() -> None:
+        with open(tries, "a") as f:
+            f.write("x")
+        time.sleep(600)
+
+    t0 = time.time()
+    with pytest.raises(Hung, match="sleeping did not finish in 1 s, 2 times"):
+        call_with_time_limit(hangs, 1.0, "sleeping")
+    assert time.time() - t0 < 20 and tries.read_text() == "xx"
+
+
+def test_a_base_layer_encode_that_hangs_once_is_done_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The base layer's SVT-AV1 encode once hung at its flush: encode_base kills it and runs
+    it again, and the bytes are those of an encode that did not hang. Fails if encode_base
+    runs the encoder outside the watchdog."""
+    frames = synthetic_frames(4, 64, 64)
+    expected = encode_base(frames, 50)
+    first = tmp_path / "first"
+    real = base_layer._encode_base
+
+    def hangs_the_first_time(*args: object) -> bytes:
+        if not first.exists():
+            first.touch()
+            time.sleep(600)
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(base_layer, "_encode_base", hangs_the_first_time)
+    monkeypatch.setattr(base_layer, "base_time_limit", lambda frames: 2.0)
+    t0 = time.time()
+    assert encode_base(frames, 50) == expected
+    assert first.exists() and time.time() - t0 < 20
