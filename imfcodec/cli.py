@@ -41,7 +41,7 @@ def _say(message: str) -> None:
 
 
 @contextmanager
-def _errors(output: Path | None = None) -> Iterator[None]:
+def _errors(output: Path | None = None, interrupted: str = "nothing was written") -> Iterator[None]:
     """Turn every failure into one line on stderr and a non-zero exit.
 
     ImfcodecError is the user's to fix (exit 1); an operating-system error names its file
@@ -60,7 +60,7 @@ def _errors(output: Path | None = None) -> Iterator[None]:
             _say(escape(f"{exc.strerror or exc}: {where}"))
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
-        console.print("[red]interrupted[/red]: nothing was written")
+        console.print(f"[red]interrupted[/red]: {interrupted}")
         raise typer.Exit(130) from None
     except Exception as exc:
         if os.environ.get(DEBUG_ENV):
@@ -328,7 +328,7 @@ def train(
     init_from: Optional[Path] = typer.Option(None, help="Start from a checkpoint (or a run's last one) with a fresh optimiser."),
 ) -> None:
     """Train an IMF model (AMP, DDP through torch's elastic launcher); `imfcodec export` freezes a run."""
-    with _errors():
+    with _errors(interrupted=escape(f"the checkpoints in {out} are kept; --resume continues from the last")):
         import dataclasses
 
         from imfcodec.model.config import preset as model_preset

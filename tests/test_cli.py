@@ -270,3 +270,18 @@ def test_sample_writes_the_shipped_talking_head(tmp_path: Path) -> None:
     assert_one_line_error(run("sample", tmp_path / "sample.mkv"), "name the output .mp4")
     assert run("sample", tmp_path / "pattern.mp4", "--synthetic").exit_code == 0
     assert probe(tmp_path / "pattern.mp4").has_audio
+
+
+def test_an_interrupted_training_run_says_its_checkpoints_are_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C in `imfcodec train` keeps the run folder's checkpoints (unlike an encode, which
+    removes its partial output), and says so with how to go on. Fails if train reports
+    "nothing was written" or exits with anything but 130."""
+    import imfcodec.training.launcher as launcher
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(launcher, "launch", interrupted)
+    result = runner.invoke(app, ["train", "--data", str(tmp_path), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 130
+    assert "--resume continues" in result.output and "nothing was written" not in result.output
