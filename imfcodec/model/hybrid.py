@@ -82,10 +82,11 @@ class HybridIMF(nn.Module):
         if self.token_step:
             self.token_encoder = LatentTokenEncoder(config)  # ET
             self.token_prior = TokenPrior(config.token_dim)
-            self.token_film = nn.ModuleList(nn.Linear(config.token_dim, 2 * c) for c in config.feature_channels)
-            for film in self.token_film:
+            films = [nn.Linear(config.token_dim, 2 * c) for c in config.feature_channels]
+            for film in films:
                 nn.init.zeros_(film.weight)
                 nn.init.zeros_(film.bias)
+            self.token_film = nn.ModuleList(films)
 
     def prepare_reference(self, keyframe: torch.Tensor, keyframe_base: torch.Tensor) -> HybridReference:
         """keyframe (R, 3, S, S) decoded; keyframe_base (R, 3, b, b): the group's first base picture."""

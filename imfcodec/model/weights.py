@@ -196,7 +196,7 @@ def load_weights(path: str | Path, device: str | torch.device = "cpu") -> Loaded
         # 2 cores, the same frames to the bit on the dev clips measured (docs/BENCHMARKS.md).
         # Only the hybrid, whose output feeds no closed loop: a token model's frames decide
         # what the encoder sends, and its numerics stay exactly as they were.
-        model.to(memory_format=torch.channels_last)
+        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # Module.to takes it; the stubs omit it
     return LoadedModel(
         model=model,
         tables=None if tables is None else tables.numpy().astype(np.int32),
