@@ -336,7 +336,7 @@ def _code_hybrid(
             keyframe = codec.encode(group[0], options.quality)
             base = encode_base(low, options.base_crf, options.low_delay)
         else:
-            group_bytes = group_budget(options.bitrate_kbps, len(group), summary.fps)
+            group_bytes = group_budget(options.bitrate_kbps, len(group), summary.fps, first=first == 0)
             keyframe = fit_keyframe(lambda q: codec.encode(group[0], q), options.quality, group_bytes)
             base, _ = fit_base(low, group_bytes - len(keyframe), options.low_delay)
         pictures = base_pictures(base, len(group), options.base_step, options.base_fill)

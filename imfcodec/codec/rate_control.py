@@ -12,7 +12,12 @@ from .base_layer import BASE_SIZES, BASE_STEPS, downscale, encode_base
 
 KEYFRAME_SHARE = 0.35  # at most this share of a group's bits for its keyframe, where a lower quality allows
 CRF_RANGE = (20, 63)  # SVT-AV1's useful CRFs at these sizes: below 20 the base costs more than the whole target
-GROUP_FRAMING_BYTES = 16  # a GRUP chunk's type, length and CRC, and its varints
+# Bytes the container adds, measured on hybrid files: 32 a group (its GRUP chunk's type,
+# length, CRC and varints, and its index entry) and about 228 once a file (preamble,
+# header, the index's framing, footer). Left out, a one-group 4-second clip at 3 kbps
+# landed 17 % high.
+GROUP_FRAMING_BYTES = 32
+FILE_FRAMING_BYTES = 230
 
 
 def base_layer_for(kbps: float, fps: float = 25.0) -> tuple[int, int]:
@@ -21,8 +26,8 @@ def base_layer_for(kbps: float, fps: float = 25.0) -> tuple[int, int]:
     25 fps base costs 6.2–6.3 kbps at 96² and 5.6–5.7 kbps at 64², most of it per-frame
     headers, so below 8 kbps the base holds about 12.5 pictures a second (every second
     frame at 25–30 fps) and above it about 25; a 60 fps clip (the dev clip imf-face) gets
-    about the same picture rates (every 4th frame, the most the encoder skips, and every
-    2nd) instead of spending 2.4× the bits per second on pictures.
+    about the same picture rates (every 5th frame and every 2nd) instead of spending 2.4×
+    the bits per second on pictures; the step stops at the format's 8.
     96² up to 12 kbps, 128² above."""
     return base_side_for(kbps), base_step_for(kbps, fps)
 
@@ -38,9 +43,10 @@ def base_step_for(kbps: float, fps: float) -> int:
     return min(BASE_STEPS[-1], max(1, round(fps / pictures_per_second)))
 
 
-def group_budget(kbps: float, frames: int, fps: float) -> float:
-    """Bytes a keyframe group of `frames` frames may take at `kbps`, less its chunk framing."""
-    return kbps * 1000 / 8 * frames / fps - GROUP_FRAMING_BYTES
+def group_budget(kbps: float, frames: int, fps: float, first: bool) -> float:
+    """Bytes a keyframe group of `frames` frames may take at `kbps`, less its framing, and
+    for the file's first group less the file's own."""
+    return kbps * 1000 / 8 * frames / fps - GROUP_FRAMING_BYTES - (FILE_FRAMING_BYTES if first else 0)
 
 
 def cheaper_layers(side: int, step: int) -> list[tuple[int, int]]:
@@ -60,7 +66,7 @@ def affordable_layer(
     budget: a quick first pass on the first group's frames (T, S, S, 3) uint8. Without it a
     clip whose frames are too many for the target (a 60 fps clip at 5 kbps) lands at the
     base layer's floor, 20 % and more above; the cheapest when none fits."""
-    budget = group_budget(kbps, len(first_group), fps) - keyframe_bytes
+    budget = group_budget(kbps, len(first_group), fps, first=True) - keyframe_bytes
     layers = cheaper_layers(side, step)
     for s, k in layers:
         if len(encode_base(downscale(first_group[::k], s), CRF_RANGE[1], low_delay)) <= budget:
