@@ -62,3 +62,27 @@ def test_a_base_layer_encode_that_hangs_once_is_done_again(tmp_path: Path, monke
     t0 = time.time()
     assert encode_base(frames, 50) == expected
     assert first.exists() and time.time() - t0 < 20
+
+
+def test_a_keyframe_encode_that_hangs_once_is_done_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keyframes go through SVT-AV1 too: the same watchdog, the same bytes on the retry.
+    Fails if KeyframeCodec.encode calls the encoder outside the watchdog."""
+    from imfcodec.codec import keyframes
+
+    codec = keyframes.get_codec("av1")
+    frame = synthetic_frames(1, 64, 64)[0]
+    expected = codec.encode(frame, 3)
+    first = tmp_path / "first"
+    real = keyframes.KeyframeCodec._encode
+
+    def hangs_the_first_time(self: keyframes.KeyframeCodec, rgb: np.ndarray, quality: int) -> bytes:
+        if not first.exists():
+            first.touch()
+            time.sleep(600)
+        return real(self, rgb, quality)
+
+    monkeypatch.setattr(keyframes.KeyframeCodec, "_encode", hangs_the_first_time)
+    monkeypatch.setattr(keyframes, "KEYFRAME_TIME_LIMIT", 2.0)
+    t0 = time.time()
+    assert codec.encode(frame, 3) == expected
+    assert first.exists() and time.time() - t0 < 20

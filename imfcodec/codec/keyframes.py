@@ -20,11 +20,15 @@ import numpy as np
 
 from ..errors import ImfcodecError
 from ..quality import QUALITY_LEVELS, check_quality
+from ..watchdog import call_with_time_limit
 from .color import rgb_to_yuv420, yuv420_to_rgb
 
 
 class KeyframeCodecError(ImfcodecError):
     pass
+
+
+KEYFRAME_TIME_LIMIT = 30.0  # seconds: a 256² intra picture takes about 0.05 s (measured)
 
 
 @dataclass(frozen=True)
@@ -41,8 +45,13 @@ class KeyframeCodec:
             raise ValueError(f"{self.name}: the ladder needs one value per --quality level ({QUALITY_LEVELS})")
 
     def encode(self, rgb: np.ndarray, quality: int) -> bytes:
-        """(S, S, 3) uint8 -> bytes of one intra-coded picture."""
+        """(S, S, 3) uint8 -> bytes of one intra-coded picture. The encoder library runs under
+        a watchdog (imfcodec/watchdog.py): SVT-AV1 once hung at a flush like this one's."""
         check_quality(quality)
+        return call_with_time_limit(lambda: self._encode(rgb, quality), KEYFRAME_TIME_LIMIT, f"the {self.name} keyframe encode")
+
+    def _encode(self, rgb: np.ndarray, quality: int) -> bytes:
+        """encode's work, unguarded."""
         y, u, v = rgb_to_yuv420(rgb)
         h, w = y.shape
         ctx = cast(av.VideoCodecContext, av.CodecContext.create(self.encoder, "w"))
