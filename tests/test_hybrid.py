@@ -23,6 +23,7 @@ from imfcodec.codec.rate_control import (
     affordable_layer,
     base_layer_for,
     cheaper_layers,
+    fit_group,
     fit_keyframe,
 )
 from imfcodec.frames import frames_to_tensor, tensor_to_frames
@@ -287,3 +288,26 @@ def test_bitrate_steps_down_to_a_layer_the_target_can_pay(tmp_path: Path, untrai
     encode_video(source, tmp_path / "a.imf", untrained, EncodeOptions(bitrate_kbps=target, max_keyframe_interval=24, audio=False))
     header = read_imf(tmp_path / "a.imf").header
     assert (header["base_size"], header["base_step"]) == chosen != start
+
+
+def test_a_group_lowers_its_keyframe_when_the_base_floor_does_not_fit() -> None:
+    """fit_group: a keyframe within its share can still leave the base layer less than its
+    floor (its size at the highest CRF); then the keyframe goes down a quality until both
+    fit. Fails if the keyframe is chosen without looking at the base (the shipped sample
+    landed 7 % over 5 kbps that way), or lowered when the base fits."""
+    low = downscale(synthetic_frames(24, 256, 256, seed=5)[::2], 96)
+    floor = len(encode_base(low, CRF_RANGE[1]))
+    sizes = {1: 50, 2: 100, 3: 150}
+    asked: list[int] = []
+
+    def encode(q: int) -> bytes:
+        asked.append(q)
+        return bytes(sizes[q])
+
+    group_bytes = floor + 75  # quality 3 is within its share (35 %) but leaves the base 75 short
+    assert sizes[3] <= KEYFRAME_SHARE * group_bytes
+    keyframe, base = fit_group(encode, 3, low, group_bytes, False)
+    assert len(keyframe) == 50 and len(keyframe) + len(base) <= group_bytes
+    asked.clear()
+    keyframe, base = fit_group(encode, 3, low, floor + 400, False)  # room for both: as asked
+    assert len(keyframe) == 150 and asked == [3]

@@ -35,7 +35,7 @@ from .audio import encode_audio
 from .base_layer import BASE_SIZES, BASE_STEPS, base_pictures, downscale, encode_base
 from .hybrid_decoding import decode_hybrid_group
 from .keyframes import DEFAULT_KEYFRAME_CODEC, get_codec
-from .rate_control import affordable_layer, base_side_for, base_step_for, fit_base, fit_keyframe, group_budget
+from .rate_control import affordable_layer, base_side_for, base_step_for, fit_group, group_budget
 from .tokens import quantize_tokens
 from .video_io import SEQUENCE_FPS, VideoInputError, crop_box, iter_frames, probe
 
@@ -337,8 +337,7 @@ def _code_hybrid(
             base = encode_base(low, options.base_crf, options.low_delay)
         else:
             group_bytes = group_budget(options.bitrate_kbps, len(group), summary.fps, first=first == 0)
-            keyframe = fit_keyframe(lambda q: codec.encode(group[0], q), options.quality, group_bytes)
-            base, _ = fit_base(low, group_bytes - len(keyframe), options.low_delay)
+            keyframe, base = fit_group(lambda q: codec.encode(group[0], q), options.quality, low, group_bytes, options.low_delay)
         pictures = base_pictures(base, len(group), options.base_step, options.base_fill)
         decoded = decode_hybrid_group(model, codec.decode(keyframe), pictures, MODEL_BATCH, device)
         writer.write_group(GroupRecord(first, len(group), keyframe, b"", base))
