@@ -14,6 +14,7 @@ from typing import TypeVar
 from .errors import ImfcodecError
 
 T = TypeVar("T")
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 class Hung(ImfcodecError):
@@ -27,10 +28,21 @@ def call_with_time_limit(fn: Callable[[], T], time_limit: float, what: str, atte
     The child inherits everything (frames need no copying): fn can be a closure."""
     for _ in range(attempts):
         receiver, sender = Pipe(duplex=False)
-        pid = os.fork()
+        # Ctrl-C and SIGTERM wait while the process forks: a handler that raises inside
+        # os.fork's at-fork hooks (logging's lock release) has its exception swallowed, and
+        # an encode terminated there ran on to the end (seen once in CI).
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            pid = os.fork()
+        except BaseException:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            raise
         if pid == 0:  # the child: run, send, and leave without running the parent's cleanup
             status = 0
             try:
+                for stop in STOP_SIGNALS:  # the parent's handlers are the parent's business
+                    signal.signal(stop, signal.SIG_DFL)
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
                 receiver.close()
                 try:
                     sender.send(("ok", fn()))
@@ -45,6 +57,7 @@ def call_with_time_limit(fn: Callable[[], T], time_limit: float, what: str, atte
                 os._exit(status)
         sender.close()
         try:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a signal that came meanwhile acts here
             if receiver.poll(time_limit):
                 try:
                     status, payload = receiver.recv()

@@ -86,3 +86,41 @@ def test_a_keyframe_encode_that_hangs_once_is_done_again(tmp_path: Path, monkeyp
     t0 = time.time()
     assert codec.encode(frame, 3) == expected
     assert first.exists() and time.time() - t0 < 20
+
+
+def test_a_stop_signal_during_the_watched_call_ends_the_caller(tmp_path: Path) -> None:
+    """SIGTERM sent while the caller forks or waits reaches its handler in the caller (as
+    KeyboardInterrupt, the CLI's way), and the child is killed, not left running. Fails if
+    the signal is lost in the fork (an encode once ran on after SIGTERM) or the child
+    outlives the call."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    marker = tmp_path / "child"
+    code = f"""
+import os, signal, sys, time
+from pathlib import Path
+from imfcodec.watchdog import call_with_time_limit
+def stop(*_):
+    raise KeyboardInterrupt
+signal.signal(signal.SIGTERM, stop)
+def work():
+    Path({str(marker)!r}).write_text(str(os.getpid()))
+    time.sleep(60)
+try:
+    for _ in range(1000):
+        call_with_time_limit(work, 30, "sleeping")
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    deadline = time.time() + 30
+    while not marker.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 130
+    child = int(marker.read_text())
+    with pytest.raises(ProcessLookupError):  # killed and reaped by the caller
+        os.kill(child, 0)
