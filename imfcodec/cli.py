@@ -129,7 +129,7 @@ def encode(
     base_crf: int = typer.Option(50, help="Hybrid mode: SVT-AV1 CRF of the base layer (1..63; lower is better and larger)."),
     low_delay: bool = typer.Option(False, "--low-delay", help="Hybrid mode: a base layer without B-frames, for streaming."),
     base_step: int = typer.Option(
-        1, help="Hybrid mode: n, a base picture every n-th frame (1..4); the others are blended from their neighbours."
+        1, help="Hybrid mode: n, a base picture every n-th frame (1..8); the others are blended from their neighbours."
     ),
     bitrate: Optional[float] = typer.Option(
         None, help="Hybrid mode: video kbps to land on (audio excluded); picks the base size and its CRF."

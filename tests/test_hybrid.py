@@ -309,5 +309,13 @@ def test_a_group_lowers_its_keyframe_when_the_base_floor_does_not_fit() -> None:
     keyframe, base = fit_group(encode, 3, low, group_bytes, False)
     assert len(keyframe) == 50 and len(keyframe) + len(base) <= group_bytes
     asked.clear()
+    # Quality 3 over its share as well: fit_keyframe codes 3 and 2, and the search below
+    # it goes on from there without coding 2 again.
+    sparse = downscale(synthetic_frames(24, 256, 256, seed=5)[::4], 64)
+    sparse_bytes = len(encode_base(sparse, CRF_RANGE[1])) + 75
+    assert sizes[2] <= KEYFRAME_SHARE * sparse_bytes < sizes[3]
+    keyframe, base = fit_group(encode, 3, sparse, sparse_bytes, False)
+    assert len(keyframe) == 50 and sorted(asked) == [1, 2, 3]  # each quality coded once
+    asked.clear()
     keyframe, base = fit_group(encode, 3, low, floor + 400, False)  # room for both: as asked
     assert len(keyframe) == 150 and asked == [3]
