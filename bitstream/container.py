@@ -25,14 +25,15 @@ import msgpack
 
 from ..atomic import commit, discard, partial_path
 from ..errors import ImfcodecError
-from .header import pack_header, unpack_header, validate_header
+from .header import NO_KEYFRAME, pack_header, unpack_header, validate_header
 from .varint import VarintError, decode_varint, encode_varint
 
 MAGIC = b"IMFC"
 FOOTER_MAGIC = b"IMFX"
 MAJOR_VERSION = 1
-MINOR_VERSION = 1  # the newest this build writes and reads; files without a base layer are written as 1.0
+MINOR_VERSION = 2  # the newest this build writes and reads; files without a base layer are written as 1.0
 BASE_LAYER_MINOR = 1
+NO_KEYFRAME_MINOR = 2  # hybrid groups without a keyframe picture (HEAD keyframe_codec "none")
 PREAMBLE_SIZE = 6
 CHUNK_OVERHEAD = 12  # type, length, crc
 FOOTER_SIZE = 16
@@ -252,8 +253,12 @@ class Writer:
         self.tmp = partial_path(self.path)
         self.header_bytes = pack_header(header)
         self.with_base = "base_size" in header
+        self.without_keyframes = header.get("keyframe_codec") == NO_KEYFRAME
+        if self.without_keyframes and not self.with_base:
+            raise ValueError("only a file with a base layer can have groups without a keyframe picture")
+        minor = NO_KEYFRAME_MINOR if self.without_keyframes else BASE_LAYER_MINOR if self.with_base else 0
         self.file: IO[bytes] = open(self.tmp, "wb")
-        self.file.write(MAGIC + bytes([MAJOR_VERSION, BASE_LAYER_MINOR if self.with_base else 0]))
+        self.file.write(MAGIC + bytes([MAJOR_VERSION, minor]))
         self.head_offset = self.file.tell()
         self.file.write(_chunk(b"HEAD", struct.pack("<I", UNKNOWN_FRAMES) + self.header_bytes))
         self.index: list[IndexEntry] = []
@@ -266,6 +271,8 @@ class Writer:
             raise ValueError(f"group starts at frame {group.first_frame}, expected {self.frames}")
         if (group.base is not None) != self.with_base:
             raise ValueError("a group's base layer must match the header's base_size")
+        if (len(group.keyframe) == 0) != self.without_keyframes:
+            raise ValueError("a group has a keyframe picture exactly when the header names a keyframe codec")
         offset = self.file.tell()
         self.file.write(_chunk(b"GRUP", group.encode()))
         base_bytes = len(group.base) if group.base is not None else 0

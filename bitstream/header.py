@@ -67,6 +67,10 @@ def _is_number(v: Any) -> bool:
     return (isinstance(v, (int, float)) and not isinstance(v, bool)) and v == v  # not NaN
 
 
+# HEAD `k` of a hybrid file whose groups carry no keyframe picture (1.2): each group's
+# reference is its first base picture, upscaled (docs/FORMAT.md).
+NO_KEYFRAME = "none"
+
 MAX_SIZE = 4096  # pixels per side: a header asking for more is not a file this codec wrote
 
 # readable name -> (check, what it must be). Fields not listed are informative.
@@ -97,3 +101,5 @@ def validate_header(header: dict[str, Any]) -> None:
     for name, (check, what) in _CHECKS.items():
         if name in header and not check(header[name]):
             raise ValueError(f"HEAD field {name!r} ({FIELDS[name]}) is {header[name]!r}, not {what}")
+    if header["keyframe_codec"] == NO_KEYFRAME and "base_size" not in header:
+        raise ValueError(f"HEAD field 'keyframe_codec' ({FIELDS['keyframe_codec']}) is {NO_KEYFRAME!r} in a file without a base layer")

@@ -20,6 +20,7 @@ from rich.table import Table
 
 from .bench.protocol import PROTOCOL_FRAMES, PROTOCOL_SIZE
 from .errors import ImfcodecError
+from .rate import DEFAULT_BITRATE_KBPS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="imfcodec: a neural video codec for talking heads (IMF).")
 console = Console(stderr=True)
@@ -112,7 +113,7 @@ def encode(
     output: Path = typer.Argument(..., help="The .imf file to write."),
     model: Optional[str] = typer.Option(
         None,
-        help="Shipped model name or .safetensors path (default: the shipped token model, or the hybrid one with --base-size/--bitrate).",
+        help="Shipped model name or .safetensors path (default: the shipped hybrid model; with --base-size 0 the token model).",
     ),
     quality: int = typer.Option(3, help="1 (smallest) .. 8 (best): token step and keyframe quality."),
     max_keyframe_interval: int = typer.Option(250, min=1, help="Longest keyframe group, frames."),
@@ -125,29 +126,42 @@ def encode(
     device: str = typer.Option("auto", help="auto | cpu | cuda"),
     frames: Optional[int] = typer.Option(None, min=1, help="Encode only the first N frames."),
     fps: str = typer.Option("25", help="Frame rate of an image-sequence input (e.g. 30000/1001); videos keep their own."),
-    base_size: int = typer.Option(0, help="Hybrid mode: every frame also as a BxB AV1 picture (64, 96, 128); 0: tokens only."),
-    base_crf: int = typer.Option(50, help="Hybrid mode: SVT-AV1 CRF of the base layer (1..63; lower is better and larger)."),
+    base_size: Optional[int] = typer.Option(
+        None, help="Hybrid mode: every frame also as a BxB AV1 picture (64, 96, 128); 0: tokens only (the token model's mode)."
+    ),
+    base_crf: Optional[int] = typer.Option(
+        None, help="Hybrid mode, with --base-size: SVT-AV1 CRF of the base layer (1..63; lower is better and larger; default 50)."
+    ),
     low_delay: bool = typer.Option(False, "--low-delay", help="Hybrid mode: a base layer without B-frames, for streaming."),
     base_step: int = typer.Option(
         1, help="Hybrid mode: n, a base picture every n-th frame (1..8); the others are blended from their neighbours."
     ),
     bitrate: Optional[float] = typer.Option(
-        None, help="Hybrid mode: video kbps to land on (audio excluded); picks the base size and its CRF."
+        None,
+        help="Hybrid mode: video kbps to land on (audio excluded); picks the base size and its CRF. "
+        f"A hybrid model without --bitrate or --base-size codes at {DEFAULT_BITRATE_KBPS:g} kbps.",
+    ),
+    keyframe_codec: Optional[str] = typer.Option(
+        None,
+        help="av1, hevc or webp; none (hybrid mode): groups without a keyframe picture, restored from the base layer "
+        "alone. Default: none in the hybrid mode, av1 for tokens.",
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
 ) -> None:
     """Encode a video into an .imf file."""
     with _errors(output):
         from .codec.encoder import EncodeOptions, encode_video
-        from .model.weights import DEFAULT_HYBRID_MODEL, load_weights, resolve_model
+        from .model.weights import DEFAULT_HYBRID_MODEL, DEFAULT_MODEL, load_weights, resolve_model
 
-        if model is None and (base_size or bitrate is not None):
-            model = DEFAULT_HYBRID_MODEL
         if crop not in ("center", "pad"):
             raise ImfcodecError("--crop must be center or pad")
         if output.suffix.lower() != ".imf":
             raise ImfcodecError(f"{output}: the output name must end in .imf")
+        if model is None:
+            model = DEFAULT_MODEL if base_size == 0 else DEFAULT_HYBRID_MODEL
         loaded = load_weights(resolve_model(model), _device(device))
+        if loaded.model.config.architecture == "hybrid" and base_size is None and bitrate is None:
+            bitrate = DEFAULT_BITRATE_KBPS  # no rate asked for: the operating point docs/BENCHMARKS.md chose
         options = EncodeOptions(
             quality=quality,
             max_keyframe_interval=max_keyframe_interval,
@@ -157,11 +171,12 @@ def encode(
             audio_bitrate_kbps=audio_bitrate,
             max_frames=frames,
             sequence_fps=_frame_rate(fps),
-            base_size=base_size,
-            base_crf=base_crf,
+            base_size=base_size or 0,
+            base_crf=50 if base_crf is None else base_crf,
             low_delay=low_delay,
             base_step=base_step,
             bitrate_kbps=bitrate,
+            keyframe_codec=keyframe_codec,
         )
         with _progress(quiet, "encode") as bar:
             task = bar.add_task("encode", total=None, fps="-")

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from imfcodec.bitstream.container import FOOTER_SIZE, FormatError, GroupRecord, Reader, Writer
-from imfcodec.bitstream.header import pack_header, unpack_header
+from imfcodec.bitstream.header import pack_header, unpack_header, validate_header
 from imfcodec.bitstream.varint import VarintError, decode_varint, encode_varint
 
 HEADER = {"model_id": "ab" * 32, "preset": "tiny", "size": 64, "fps_num": 25, "fps_den": 1, "quality": 3, "keyframe_codec": "av1"}
@@ -167,6 +167,29 @@ def test_version_1_1_carries_a_base_layer_and_1_0_is_unchanged(tmp_path: Path) -
     # A group whose layer does not match the header is a programming error, not a file.
     with pytest.raises(ValueError, match="base layer"), Writer(tmp_path / "x.imf", HEADER) as w:
         w.write_group(GroupRecord(0, 5, b"k", b"", b"base"))
+
+
+def test_version_1_2_groups_without_a_keyframe_picture(tmp_path: Path) -> None:
+    """HEAD keyframe_codec "none": every group's keyframe is empty and the file says 1.2;
+    a 1.1 reader would fail on the empty keyframe, so only such files carry the new minor."""
+    header = HEADER | {"base_size": 96, "base_crf": 50, "base_low_delay": False, "keyframe_codec": "none"}
+    path = tmp_path / "k.imf"
+    with Writer(path, header) as w:
+        for i in range(2):
+            w.write_group(GroupRecord(5 * i, 5, b"", b"", bytes([3]) * 30))
+    assert path.read_bytes()[4:6] == bytes([1, 2])
+    imf = Reader(path).read_all()
+    assert imf.version == (1, 2) and [g.keyframe for g in imf.groups] == [b"", b""]
+    assert [e.keyframe_bytes for e in imf.index] == [0, 0] and [g.base for g in imf.groups] == [bytes([3]) * 30] * 2
+    with pytest.raises(ValueError, match="keyframe picture"), Writer(tmp_path / "a.imf", header) as w:
+        w.write_group(GroupRecord(0, 5, b"k", b"", b"base"))  # a picture the header says is not there
+    with pytest.raises(ValueError, match="keyframe picture"), Writer(tmp_path / "b.imf", header | {"keyframe_codec": "av1"}) as w:
+        w.write_group(GroupRecord(0, 5, b"", b"", b"base"))  # a group that lost its picture
+    with pytest.raises(ValueError, match="base layer"):
+        Writer(tmp_path / "c.imf", HEADER | {"keyframe_codec": "none"})  # token mode needs its keyframes
+    with pytest.raises(ValueError, match="without a base layer"):
+        validate_header(HEADER | {"keyframe_codec": "none"})  # what a reader says of such a file
+    assert not [p for p in tmp_path.iterdir() if p.name != "k.imf"]
 
 
 def _chunk_spans(data: bytes) -> list[tuple[bytes, int, int]]:

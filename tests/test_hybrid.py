@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import torch
 
 from imfcodec.bitstream.container import Reader
 from imfcodec.codec.base_layer import decode_base, downscale, encode_base
-from imfcodec.codec.decoder import DecodeOptions, decode_file, iter_decoded_frames, read_imf
+from imfcodec.codec.decoder import DecodeError, DecodeOptions, decode_file, iter_decoded_frames, read_imf
 from imfcodec.codec.encoder import EncodeError, EncodeOptions, encode_video
 from imfcodec.codec.info import describe
 from imfcodec.codec.keyframes import get_codec
@@ -26,7 +28,7 @@ from imfcodec.codec.rate_control import (
     fit_group,
     fit_keyframe,
 )
-from imfcodec.frames import frames_to_tensor, tensor_to_frames
+from imfcodec.frames import frames_to_tensor, psnr_per_frame, tensor_to_frames
 from imfcodec.model import HybridIMF, preset
 from imfcodec.model.hybrid import upsample
 from imfcodec.model.weights import load_weights, save_weights
@@ -138,7 +140,8 @@ def test_a_token_model_starts_as_the_model_without_one(tmp_path: Path) -> None:
 
 def test_hybrid_file_round_trip(tmp_path: Path, clip: Path, untrained) -> None:
     out = tmp_path / "h.imf"
-    summary = encode_video(clip, out, untrained, EncodeOptions(base_size=64, base_crf=45, max_keyframe_interval=8, quality=4))
+    options = EncodeOptions(base_size=64, base_crf=45, max_keyframe_interval=8, quality=4, keyframe_codec="av1")
+    summary = encode_video(clip, out, untrained, options)
     assert summary.keyframe_positions == [0, 8] and summary.base_bytes > 0 and summary.token_bytes == 0
     imf = read_imf(out)
     assert imf.version == (1, 1) and imf.header["base_size"] == 64 and imf.header["token_step"] is None
@@ -160,6 +163,41 @@ def test_hybrid_file_round_trip(tmp_path: Path, clip: Path, untrained) -> None:
     assert b["base"] == summary.base_bytes and b["keyframes"] + b["base"] + b["tokens"] + b["audio"] + b["overhead"] == b["total"]
     assert "64² AV1" in d["base_layer"]
     assert decode_file(out, tmp_path / "h.mkv", untrained) == 14
+
+
+def test_groups_without_a_keyframe_picture(tmp_path: Path, clip: Path, untrained) -> None:
+    """The hybrid's default: no keyframe picture (1.2). Every frame, the first of each group
+    included, is the model's output for its base picture against the upscaled first base
+    picture, so the untrained model returns the bicubic base everywhere; a file that does
+    carry a picture where its header says none is refused."""
+    out = tmp_path / "n.imf"
+    summary = encode_video(clip, out, untrained, EncodeOptions(base_size=64, base_crf=45, max_keyframe_interval=8, audio=False))
+    assert summary.keyframe_positions == [0, 8] and summary.keyframe_bytes == 0 and summary.base_bytes > 0
+    imf = read_imf(out)
+    assert imf.version == (1, 2) and imf.header["keyframe_codec"] == "none" and all(g.keyframe == b"" for g in imf.groups)
+    frames = np.stack(list(iter_decoded_frames(imf, untrained)))
+    bases = np.concatenate([decode_base(g.base, g.frame_count) for g in imf.groups])
+    np.testing.assert_array_equal(frames, tensor_to_frames(upsample(frames_to_tensor(bases), 256)))
+    assert summary.mean_psnr == pytest.approx(float(np.mean(psnr_per_frame(frames, _source_frames(clip)))), abs=1e-6)
+    part = np.stack(list(iter_decoded_frames(imf, untrained, DecodeOptions(start_frame=8, frames=2))))
+    np.testing.assert_array_equal(part, frames[8:10])  # a group's first frame decoded on its own
+    assert describe(imf)["bytes"]["keyframes"] == 0
+    # A trained model (any correction) draws the first frame too, against the upscaled reference.
+    trained = copy.deepcopy(untrained)
+    torch.nn.init.normal_(trained.model.frame_decoder.to_rgb.weight, std=0.05)
+    drawn = np.stack(list(iter_decoded_frames(imf, trained, DecodeOptions(frames=1))))
+    assert not np.array_equal(drawn[0], frames[0])
+    forged = dataclasses.replace(imf, groups=[imf.groups[0], dataclasses.replace(imf.groups[1], keyframe=b"forged")])
+    with pytest.raises(DecodeError, match="has a keyframe picture where the file says it has none"):
+        list(iter_decoded_frames(forged, untrained, DecodeOptions(start_frame=8)))
+    with pytest.raises(EncodeError, match="--keyframe-codec must be one of av1, hevc, webp, none"):
+        encode_video(clip, tmp_path / "x.imf", untrained, EncodeOptions(base_size=64, keyframe_codec="jpeg"))
+
+
+def _source_frames(clip: Path) -> np.ndarray:
+    from imfcodec.codec.video_io import iter_frames
+
+    return np.stack(list(iter_frames(clip, size=256, crop="center")))
 
 
 def test_mode_and_model_must_match(tmp_path: Path, clip: Path, untrained, tiny_model_path: Path) -> None:
@@ -189,6 +227,32 @@ def test_command_line_hybrid_encode_info_decode(tmp_path: Path, clip: Path, untr
     assert result.exit_code == 0, result.output
     result = runner.invoke(app, ["encode", str(clip), str(tmp_path / "d.imf"), "--model", str(untrained.path), "--base-size", "80"])
     assert result.exit_code == 1 and "--base-size must be" in result.output
+
+
+def test_command_line_default_is_the_hybrid_at_its_default_rate(tmp_path: Path, clip: Path, tiny_model_path: Path) -> None:
+    """No --model and no rate option: the shipped hybrid model at DEFAULT_BITRATE_KBPS, no
+    keyframe pictures; --base-size 0 is the token mode with the token model; a token model
+    named without a rate option codes tokens, as it always did."""
+    from typer.testing import CliRunner
+
+    from imfcodec.cli import app
+    from imfcodec.model.weights import DEFAULT_HYBRID_MODEL, DEFAULT_MODEL, resolve_model
+
+    runner = CliRunner()
+    for args, model, hybrid in (
+        ([], DEFAULT_HYBRID_MODEL, True),
+        (["--base-size", "0"], DEFAULT_MODEL, False),
+        (["--model", str(tiny_model_path)], None, False),
+    ):
+        out = tmp_path / f"{len(args)}.imf"
+        result = runner.invoke(app, ["encode", str(clip), str(out), "--quiet", "--no-audio", *args])
+        assert result.exit_code == 0, result.output
+        header = read_imf(out).header
+        if model is not None:
+            assert header["model_id"] == load_weights(resolve_model(model)).model_id
+        assert ("base_size" in header) == hybrid
+        if hybrid:  # --bitrate chose the CRF per group (nil in the header) and no keyframe pictures
+            assert header["base_crf"] is None and header["keyframe_codec"] == "none"
 
 
 def test_bitrate_lands_within_15_percent(tmp_path: Path, untrained) -> None:
@@ -285,7 +349,8 @@ def test_bitrate_steps_down_to_a_layer_the_target_can_pay(tmp_path: Path, untrai
         floor.setdefault(layer, len(encode_base(downscale(frames[:: layer[1]], layer[0]), CRF_RANGE[1], False)))
     chosen = next(layer for layer in cheaper_layers(*start) if floor[layer] <= floor[(96, 2)] - 1)
     source = write_clip(tmp_path / "a.mkv", frames, codec="ffv1", pix_fmt="bgr0")
-    encode_video(source, tmp_path / "a.imf", untrained, EncodeOptions(bitrate_kbps=target, max_keyframe_interval=24, audio=False))
+    options = EncodeOptions(bitrate_kbps=target, max_keyframe_interval=24, audio=False, keyframe_codec="av1")
+    encode_video(source, tmp_path / "a.imf", untrained, options)
     header = read_imf(tmp_path / "a.imf").header
     assert (header["base_size"], header["base_step"]) == chosen != start
 

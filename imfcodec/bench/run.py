@@ -45,6 +45,7 @@ POINT_KEYS: dict[str, Callable[[str], Any]] = {
     "base_step": int,
     "low_delay": _flag,
     "bitrate_kbps": float,
+    "keyframe_codec": str,
 }
 
 

@@ -21,7 +21,7 @@ from ..model.imf import IMF
 from ..model.weights import LoadedModel
 from .base_layer import base_pictures
 from .hybrid_decoding import iter_hybrid_group
-from .keyframes import get_codec
+from .keyframes import NO_KEYFRAME, get_codec
 from .tokens import dequantize_tokens
 from .video_io import VideoWriter
 
@@ -113,19 +113,25 @@ def _spans(imf: ImfFile, start: int, end: int) -> Iterator[tuple[GroupRecord | N
 
 def _group_frames(imf: ImfFile, group: GroupRecord, loaded: LoadedModel, lo: int, hi: int, batch_size: int) -> Iterator[np.ndarray]:
     """Frames lo..hi-1 (file frame numbers) of one group."""
-    key = get_codec(imf.header["keyframe_codec"]).decode(group.keyframe)
     size = int(imf.header["size"])
-    if key.shape != (size, size, 3):  # a valid picture of the wrong size: a damaged or forged file
+    key: np.ndarray | None = None
+    if imf.header["keyframe_codec"] == NO_KEYFRAME:  # a 1.2 hybrid group: the reference is its first base picture
+        if group.keyframe:
+            raise DecodeError(f"the group at frame {group.first_frame} has a keyframe picture where the file says it has none")
+    else:
+        key = get_codec(imf.header["keyframe_codec"]).decode(group.keyframe)
+    if key is not None and key.shape != (size, size, 3):  # a valid picture of the wrong size: a damaged or forged file
         raise DecodeError(f"the keyframe of the group at frame {group.first_frame} is {key.shape[1]}x{key.shape[0]}, not {size}x{size}")
     frames_of = _hybrid_group_frames if imf.header.get("base_size") is not None else _token_group_frames
     yield from frames_of(imf, group, key, loaded, lo - group.first_frame, hi - group.first_frame, batch_size)
 
 
 def _token_group_frames(
-    imf: ImfFile, group: GroupRecord, key: np.ndarray, loaded: LoadedModel, lo: int, hi: int, batch_size: int
+    imf: ImfFile, group: GroupRecord, key: np.ndarray | None, loaded: LoadedModel, lo: int, hi: int, batch_size: int
 ) -> Iterator[np.ndarray]:
     """Frames lo..hi-1 of a token-mode group (0: its keyframe)."""
     model = loaded.model
+    assert key is not None, "validate_header: a token file names a keyframe codec"
     assert isinstance(model, IMF) and loaded.tables is not None
     device = next(model.parameters()).device
     table = loaded.tables[int(imf.header["table_index"])]
@@ -151,9 +157,9 @@ def group_base_pictures(imf: ImfFile, group: GroupRecord) -> np.ndarray:
 
 
 def _hybrid_group_frames(
-    imf: ImfFile, group: GroupRecord, key: np.ndarray, loaded: LoadedModel, lo: int, hi: int, batch_size: int
+    imf: ImfFile, group: GroupRecord, key: np.ndarray | None, loaded: LoadedModel, lo: int, hi: int, batch_size: int
 ) -> Iterator[np.ndarray]:
-    """Frames lo..hi-1 of a hybrid group (0: its keyframe), from its base layer."""
+    """Frames lo..hi-1 of a hybrid group (0: its keyframe, if it has one), from its base layer."""
     model = loaded.model
     if not isinstance(model, HybridIMF):
         raise DecodeError(f"{loaded.path.name} is not a hybrid model, and this file has a base layer")

@@ -34,7 +34,7 @@ from ..rate import kbps
 from .audio import encode_audio
 from .base_layer import BASE_SIZES, BASE_STEPS, base_pictures, downscale, encode_base
 from .hybrid_decoding import decode_hybrid_group
-from .keyframes import DEFAULT_KEYFRAME_CODEC, get_codec
+from .keyframes import CODECS, DEFAULT_KEYFRAME_CODEC, KEYFRAME_CHOICES, NO_KEYFRAME, get_codec
 from .rate_control import affordable_layer, base_side_for, base_step_for, fit_group, group_budget
 from .tokens import quantize_tokens
 from .video_io import SEQUENCE_FPS, VideoInputError, crop_box, iter_frames, probe
@@ -57,7 +57,7 @@ class EncodeOptions:
     crop: str = "center"  # center | pad
     audio: bool = True
     audio_bitrate_kbps: int = 16
-    keyframe_codec: str = DEFAULT_KEYFRAME_CODEC
+    keyframe_codec: str | None = None  # None: the mode's default (tokens: av1; hybrid: none, no keyframe picture)
     max_frames: int | None = None
     sequence_fps: Fraction = SEQUENCE_FPS  # frame rate of an image-sequence input
     base_size: int = 0  # hybrid mode: side of the base layer (64, 96, 128); 0: tokens only
@@ -65,6 +65,15 @@ class EncodeOptions:
     low_delay: bool = False  # base layer without B-frames (streaming)
     base_step: int = 1  # n: the base layer holds every n-th frame (1/n of its frame rate)
     bitrate_kbps: float | None = None  # hybrid mode: video rate to land on; sets the base CRF per group
+
+    @property
+    def keyframes(self) -> str:
+        """The keyframe codec this encode uses: the hybrid's groups carry no keyframe picture
+        by default, because with imf-hybrid-v1 the picture buys 0.03 dB for about 1 kB a
+        group (docs/BENCHMARKS.md); the token mode cannot do without one."""
+        if self.keyframe_codec is not None:
+            return self.keyframe_codec
+        return NO_KEYFRAME if self.base_size > 0 or self.bitrate_kbps is not None else DEFAULT_KEYFRAME_CODEC
 
     @property
     def base_fill(self) -> str:
@@ -134,7 +143,7 @@ def header_for(loaded: LoadedModel, options: EncodeOptions, width: int, height: 
         "quality": options.quality,
         "token_step": None if hybrid else quality_step(options.quality),
         "table_index": options.quality - 1,
-        "keyframe_codec": options.keyframe_codec,
+        "keyframe_codec": options.keyframes,
         "source_width": width,
         "source_height": height,
         "crop": options.crop,
@@ -182,6 +191,11 @@ def encode_video(
         raise EncodeError(
             f"--base-step must be 1 (every frame) to {BASE_STEPS[-1]} (every {BASE_STEPS[-1]}th frame), got {options.base_step}"
         )
+    if options.keyframes not in KEYFRAME_CHOICES or (options.keyframes == NO_KEYFRAME and not hybrid):
+        choices = ", ".join(KEYFRAME_CHOICES if hybrid else CODECS)
+        raise EncodeError(
+            f"--keyframe-codec must be one of {choices}{'' if hybrid else ' (none needs the hybrid mode)'}, got {options.keyframes}"
+        )
     if hybrid and options.base_size not in BASE_SIZES:
         raise EncodeError(f"--base-size must be 0 (tokens only) or one of {', '.join(map(str, BASE_SIZES))}, got {options.base_size}")
     if not hybrid and loaded.tables is None:
@@ -202,7 +216,7 @@ def encode_video(
         frames = itertools.chain(first, frames)
         side, step = options.base_size, base_step_for(options.bitrate_kbps, float(info.fps))
         if first:
-            keyframe_bytes = len(get_codec(options.keyframe_codec).encode(first[0], 1))
+            keyframe_bytes = 0 if options.keyframes == NO_KEYFRAME else len(get_codec(options.keyframes).encode(first[0], 1))
             side, step = affordable_layer(
                 np.stack(first), options.bitrate_kbps, float(info.fps), side, step, keyframe_bytes, options.low_delay
             )
@@ -251,7 +265,7 @@ def _code_tokens(
     device = next(model.parameters()).device
     table = loaded.tables[options.quality - 1]
     step = quality_step(options.quality)
-    codec = get_codec(options.keyframe_codec)
+    codec = get_codec(options.keyframes)
 
     def start_group(index: int, frame: np.ndarray) -> _Group:
         payload = codec.encode(frame, options.quality)
@@ -328,18 +342,21 @@ def _code_hybrid(
     model = loaded.model
     assert isinstance(model, HybridIMF)
     device = next(model.parameters()).device
-    codec = get_codec(options.keyframe_codec)
+    codec = None if options.keyframes == NO_KEYFRAME else get_codec(options.keyframes)
+
+    def encode_keyframe(frame: np.ndarray, quality: int) -> bytes:
+        return b"" if codec is None else codec.encode(frame, quality)
 
     def code_group(first: int, group: np.ndarray) -> None:
         low = downscale(group[:: options.base_step], options.base_size)
         if options.bitrate_kbps is None:
-            keyframe = codec.encode(group[0], options.quality)
+            keyframe = encode_keyframe(group[0], options.quality)
             base = encode_base(low, options.base_crf, options.low_delay)
         else:
             group_bytes = group_budget(options.bitrate_kbps, len(group), summary.fps, first=first == 0)
-            keyframe, base = fit_group(lambda q: codec.encode(group[0], q), options.quality, low, group_bytes, options.low_delay)
+            keyframe, base = fit_group(lambda q: encode_keyframe(group[0], q), options.quality, low, group_bytes, options.low_delay)
         pictures = base_pictures(base, len(group), options.base_step, options.base_fill)
-        decoded = decode_hybrid_group(model, codec.decode(keyframe), pictures, MODEL_BATCH, device)
+        decoded = decode_hybrid_group(model, None if codec is None else codec.decode(keyframe), pictures, MODEL_BATCH, device)
         writer.write_group(GroupRecord(first, len(group), keyframe, b"", base))
         summary.keyframes += 1
         summary.keyframe_positions.append(first)

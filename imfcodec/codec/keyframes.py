@@ -18,6 +18,8 @@ from typing import cast
 import av
 import numpy as np
 
+from imfcodec.bitstream.header import NO_KEYFRAME as NO_KEYFRAME  # re-exported: the codec side names it from here
+
 from ..errors import ImfcodecError
 from ..quality import QUALITY_LEVELS, check_quality
 from ..watchdog import call_with_time_limit
@@ -121,6 +123,8 @@ CODECS: dict[str, KeyframeCodec] = {
     "webp": KeyframeCodec("webp", "libwebp", "webp", "quality", (20, 35, 50, 62, 74, 84, 91, 96)),
 }
 DEFAULT_KEYFRAME_CODEC = "av1"
+# What --keyframe-codec may name: a codec, or (hybrid mode) none, groups without a picture.
+KEYFRAME_CHOICES = (*CODECS, NO_KEYFRAME)
 
 
 def get_codec(name: str) -> KeyframeCodec:
