@@ -3,6 +3,7 @@ group (AV1 keyframe at --quality 4) over the same base layer, PSNR-RGB of the mo
 the bicubic base it refines (training/hybrid.py: evaluate_hybrid_clip).
 
     python scripts/hybrid_ablation.py DEV_DIR MODEL.safetensors [MODEL ...] [--variants 96:50,64:50,96:57:2] [--fill repeat]
+        [--no-keyframe-picture]
 
 A variant is side:CRF, or side:CRF:step for a base layer of every step-th frame whose
 skipped frames are filled by --fill (linear, as the codec's random-access files; repeat).
@@ -39,6 +40,9 @@ def main() -> None:
     parser.add_argument("--variants", default="96:50")
     parser.add_argument("--frames", type=int, default=PROTOCOL_FRAMES)
     parser.add_argument("--fill", default="linear", choices=("linear", "repeat"))
+    parser.add_argument(
+        "--no-keyframe-picture", action="store_true", help="the reference is the first base picture upscaled (format 1.2's groups)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     variants = [tuple(int(x) for x in v.split(":")) for v in args.variants.split(",")]
@@ -49,7 +53,10 @@ def main() -> None:
         model = load_weights(name).model
         assert isinstance(model, HybridIMF)
         for variant in variants:
-            rows = [evaluate_hybrid_clip(model, c, variant, fill=args.fill) for c in clips.values()]
+            rows = [
+                evaluate_hybrid_clip(model, c, variant, fill=args.fill, keyframe_picture=not args.no_keyframe_picture)
+                for c in clips.values()
+            ]
             mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
             print(
                 f"| {Path(name).stem} | {describe(variant, args.fill)} | {mean['psnr']:.2f} | {mean['psnr_bicubic']:.2f} | "

@@ -6,7 +6,9 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 from imfcodec.training.checkpoint import CheckpointError
 from imfcodec.training.config import load_recipe
@@ -240,3 +242,37 @@ def test_a_diverged_run_stops_and_says_so(tmp_path: Path, data_dir: Path, cache_
     cfg = tiny(steps=8, spike_factor=1e-9, max_skips_in_a_row=3, checkpoint_every=0)
     with pytest.raises(TrainingDiverged, match="3 updates in a row skipped by step 4"):
         train(cfg, RunPaths(data=data_dir, out=tmp_path, cache=cache_dir))
+
+
+def test_hybrid_pairs_without_a_keyframe_picture() -> None:
+    """no_keyframe_share = 1: every row's reference is its keyframe base picture upscaled,
+    byte for byte what the decoder builds for a group without a keyframe picture (a sampler
+    that kept the AV1 keyframe, or upscaled another picture, fails); 0: the keyframes, and
+    the same draws as a sampler that never heard of the option."""
+    from types import SimpleNamespace
+
+    from imfcodec.codec.hybrid_decoding import reference_picture
+    from imfcodec.training.hybrid import sample_hybrid_pairs
+
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (12, 64, 64, 3), dtype=np.uint8)
+    cache = SimpleNamespace(
+        frames=frames,
+        refs=frames[[0, 6]] // 2,  # stand-ins for the AV1-degraded keyframes
+        ref_frame=np.array([0, 6]),
+        ref_clip=np.array([0, 0]),
+        clip_start=np.array([0]),
+        clip_length=np.array([12]),
+    )
+    bases = {(16, 50): rng.integers(0, 256, (12, 16, 16, 3), dtype=np.uint8)}
+    pseudo = sample_hybrid_pairs(cache, bases, 3, 0, 4, 5, 1, no_keyframe_share=1.0)  # type: ignore[arg-type]
+    for key, low in zip(pseudo["keyframe"], pseudo["keyframe_base"]):
+        picture = (low.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        expected = reference_picture(picture[None], 64).astype(np.float32) / 255.0
+        np.testing.assert_array_equal(key.permute(1, 2, 0).numpy(), expected)
+    plain = sample_hybrid_pairs(cache, bases, 3, 0, 4, 5, 1)  # type: ignore[arg-type]
+    again = sample_hybrid_pairs(cache, bases, 3, 0, 4, 5, 1, no_keyframe_share=0.0)  # type: ignore[arg-type]
+    assert all(torch.equal(plain[k], again[k]) for k in plain)
+    assert not torch.equal(plain["keyframe"], pseudo["keyframe"])
+    refs = {cache.refs[i].tobytes() for i in range(2)} | {cache.refs[i][:, ::-1].tobytes() for i in range(2)}
+    assert all((k.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8).tobytes() in refs for k in plain["keyframe"])

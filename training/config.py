@@ -54,6 +54,11 @@ class DataConfig(JsonConfig):
     # neighbours, as the decoder fills them; a batch draws one of them, so the model learns
     # every size, quality and frame rate it will be given.
     base_variants: tuple[tuple[int, ...], ...] = ()
+    # Hybrid models: this share of pairs has as its reference the reference frame's base
+    # picture upscaled, not its keyframe picture, as the decoder builds the reference of a
+    # group without a keyframe picture (format 1.2, the encoder's default); validation
+    # then measures that path.
+    no_keyframe_share: float = 0.0
     val_frames: int = PROTOCOL_FRAMES  # per dev clip
 
 

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from imfcodec.codec.base_layer import base_pictures, downscale, encode_base
-from imfcodec.codec.hybrid_decoding import decode_hybrid_group, upsampled_frames
+from imfcodec.codec.hybrid_decoding import decode_hybrid_group, reference_picture, upsampled_frames
 from imfcodec.codec.keyframes import DEFAULT_KEYFRAME_CODEC, get_codec
 from imfcodec.frames import frames_to_tensor, psnr_per_frame, tensor_to_frames
 from imfcodec.model.hybrid import HybridIMF
@@ -82,10 +82,19 @@ def _code_base(frames: np.ndarray, side: int, crf: int, step: int = 1) -> np.nda
 
 
 def sample_hybrid_pairs(
-    cache: FrameCache, bases: dict[tuple[int, ...], np.ndarray], step: int, rank: int, batch: int, max_distance: int, seed: int
+    cache: FrameCache,
+    bases: dict[tuple[int, ...], np.ndarray],
+    step: int,
+    rank: int,
+    batch: int,
+    max_distance: int,
+    seed: int,
+    no_keyframe_share: float = 0.0,
 ) -> dict[str, torch.Tensor]:
     """keyframe (B, 3, S, S), keyframe_base and bases (B, 3, b, b), target (B, 3, S, S), in
-    [0, 1]; one base variant per batch. A pure function of (seed, rank, step), like sample_pairs."""
+    [0, 1]; one base variant per batch; with probability `no_keyframe_share` a row's
+    "keyframe" is its keyframe base picture upscaled (reference_picture), as in a group
+    without a keyframe picture. A pure function of (seed, rank, step), like sample_pairs."""
     rng = np.random.default_rng([seed, rank, step, 1])
     variants = sorted(bases)
     low = bases[variants[int(rng.integers(len(variants)))]]
@@ -97,7 +106,10 @@ def sample_hybrid_pairs(
         ref_pos = int(cache.ref_frame[r])
         d = int(rng.integers(1, max(1, max_distance) + 1)) * (1 if rng.random() < 0.5 else -1)
         cur_pos = min(max(ref_pos + d, start), start + length - 1)
-        images = [cache.refs[r], low[ref_pos], low[cur_pos], cache.frames[cur_pos]]
+        keyframe = cache.refs[r]
+        if no_keyframe_share and rng.random() < no_keyframe_share:  # no draw without it: older recipes sample as before
+            keyframe = reference_picture(np.asarray(low[ref_pos : ref_pos + 1]), cache.frames.shape[1])
+        images = [keyframe, low[ref_pos], low[cur_pos], cache.frames[cur_pos]]
         flip = rng.random() < 0.5
         rows.append([np.asarray(im[:, ::-1] if flip else im, dtype=np.float32) / 255.0 for im in images])
 
@@ -109,23 +121,30 @@ def sample_hybrid_pairs(
 
 @torch.no_grad()
 def evaluate_hybrid_clip(
-    model: HybridIMF, frames: np.ndarray, variant: tuple[int, ...] = VALIDATION_VARIANT, fps: float = 25.0, fill: str = "linear"
+    model: HybridIMF,
+    frames: np.ndarray,
+    variant: tuple[int, ...] = VALIDATION_VARIANT,
+    fps: float = 25.0,
+    fill: str = "linear",
+    keyframe_picture: bool = True,
 ) -> dict[str, float]:
-    """One clip (T, S, S, 3) uint8 as one keyframe group: AV1 keyframe at --quality 4, base
+    """One clip (T, S, S, 3) uint8 as one keyframe group: AV1 keyframe at --quality 4 (or,
+    without `keyframe_picture`, none: the first base picture upscaled is the reference), base
     layer at `variant` (side, CRF[, frame step], skipped frames filled by `fill`). PSNR-RGB
     (dB) of the hybrid and of the bicubic base over frames 1..T-1, and the group's rate
     (kbps, keyframe + base)."""
     side, crf, step = variant_parts(variant)
     codec = get_codec(DEFAULT_KEYFRAME_CODEC)
-    keyframe = codec.encode(frames[0], 4)
+    keyframe = codec.encode(frames[0], 4) if keyframe_picture else b""
     payload = encode_base(downscale(frames[::step], side), crf)
     low = base_pictures(payload, len(frames), step, fill)
     device = next(model.parameters()).device
     token_bits = 0.0
     if model.token_step:
+        assert keyframe_picture, "the token model's tokens are residuals against its keyframe's"
         decoded, token_bits = decode_with_tokens(model, codec.decode(keyframe), low, frames, device)
     else:
-        decoded = decode_hybrid_group(model, codec.decode(keyframe), low, 16, device)
+        decoded = decode_hybrid_group(model, codec.decode(keyframe) if keyframe_picture else None, low, 16, device)
     psnr = float(psnr_per_frame(decoded[1:], frames[1:]).mean())
     base_psnr = float(psnr_per_frame(upsampled_frames(low[1:], model.config.size), frames[1:]).mean())
     return {
@@ -154,11 +173,11 @@ def decode_with_tokens(
     return np.concatenate(out), bits
 
 
-def evaluate_hybrid_clips(model: HybridIMF, clips: dict[str, np.ndarray]) -> dict[str, float]:
+def evaluate_hybrid_clips(model: HybridIMF, clips: dict[str, np.ndarray], keyframe_picture: bool = True) -> dict[str, float]:
     """Mean of evaluate_hybrid_clip over the clips."""
     was_training = model.training
     model.eval()
-    rows = [evaluate_hybrid_clip(model, c) for c in clips.values() if len(c) > 1]
+    rows = [evaluate_hybrid_clip(model, c, keyframe_picture=keyframe_picture) for c in clips.values() if len(c) > 1]
     model.train(was_training)
     return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]} if rows else {}
 
@@ -180,7 +199,9 @@ class HybridTrainer(Trainer):
 
     def sample(self, step: int, max_distance: int) -> dict[str, torch.Tensor]:
         cfg = self.cfg
-        batch = sample_hybrid_pairs(self.cache, self.bases, step, self.topo.rank, cfg.data.batch_size, max_distance, cfg.run.seed)
+        batch = sample_hybrid_pairs(
+            self.cache, self.bases, step, self.topo.rank, cfg.data.batch_size, max_distance, cfg.run.seed, cfg.data.no_keyframe_share
+        )
         return {k: v.to(self.device) for k, v in batch.items()}
 
     def reconstruct(self, batch: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
@@ -192,7 +213,7 @@ class HybridTrainer(Trainer):
 
     def evaluate(self, model: nn.Module) -> dict[str, float]:
         assert isinstance(model, HybridIMF)
-        return evaluate_hybrid_clips(model, self.val_clips)
+        return evaluate_hybrid_clips(model, self.val_clips, keyframe_picture=not self.cfg.data.no_keyframe_share)
 
     def describe_validation(self, val: dict[str, Any]) -> str:
         return (
