@@ -9,5 +9,7 @@ def kbps(nbytes: int, frames: int, fps: float) -> float:
 
 
 # `imfcodec encode` with a hybrid model and no rate option: the operating point where the
-# hybrid is furthest ahead of the low-res anchor's front on the dev clips (docs/BENCHMARKS.md).
-DEFAULT_BITRATE_KBPS = 8.0
+# hybrid is furthest ahead of the low-res anchor's random-access front on the dev clips
+# (docs/BENCHMARKS.md: 96² base at every second frame, groups without a keyframe picture,
+# +0.30 dB at 6.3 kbps; −0.19 to +0.07 dB at its other 96² points, −0.5 to −0.8 at 64²).
+DEFAULT_BITRATE_KBPS = 6.0

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from imfcodec.bitstream.container import Reader
-from imfcodec.codec.base_layer import decode_base, downscale, encode_base
+from imfcodec.codec.base_layer import base_pictures, decode_base, downscale, encode_base
 from imfcodec.codec.decoder import DecodeError, DecodeOptions, decode_file, iter_decoded_frames, read_imf
 from imfcodec.codec.encoder import EncodeError, EncodeOptions, encode_video
 from imfcodec.codec.info import describe
@@ -22,9 +22,12 @@ from imfcodec.codec.rate_control import (
     FILE_FRAMING_BYTES,
     GROUP_FRAMING_BYTES,
     KEYFRAME_SHARE,
+    LAYER_CANDIDATES,
     affordable_layer,
     base_layer_for,
+    best_layer,
     cheaper_layers,
+    fit_base,
     fit_group,
     fit_keyframe,
 )
@@ -314,11 +317,11 @@ def test_a_short_group_gets_a_cheaper_keyframe() -> None:
 
 
 def test_the_base_layer_keeps_its_picture_rate_whatever_the_clip_frame_rate() -> None:
-    """--bitrate's base layer: about 12.5 pictures/s below 8 kbps and 25 above, at 25, 30
+    """--bitrate's base layer: about 12.5 pictures/s below 15 kbps and 25 above, at 25, 30
     and 60 fps alike (a 60 fps dev clip missed every target by 2x when its base coded every
     second frame). Fails if the step stops following the frame rate or passes its limit."""
     assert base_layer_for(5, 25) == (96, 2) and base_layer_for(5, 30) == (96, 2) and base_layer_for(5, 59.94) == (96, 5)
-    assert base_layer_for(3, 25) == (64, 2) and base_layer_for(10, 25) == (96, 1) and base_layer_for(10, 59.94) == (96, 2)
+    assert base_layer_for(3, 25) == (64, 2) and base_layer_for(10, 25) == (128, 2) and base_layer_for(20, 59.94) == (128, 2)
     assert base_layer_for(20, 240) == (128, 8)
 
 
@@ -347,12 +350,41 @@ def test_bitrate_steps_down_to_a_layer_the_target_can_pay(tmp_path: Path, untrai
     start = base_layer_for(target, 25)
     for layer in cheaper_layers(*start):
         floor.setdefault(layer, len(encode_base(downscale(frames[:: layer[1]], layer[0]), CRF_RANGE[1], False)))
-    chosen = next(layer for layer in cheaper_layers(*start) if floor[layer] <= floor[(96, 2)] - 1)
+    fitting = [layer for layer in cheaper_layers(*start) if floor[layer] <= floor[(96, 2)] - 1][:LAYER_CANDIDATES]
+    budget = floor[(96, 2)] - 1  # the group's budget less the keyframe, by construction of the target
+
+    def upscaled_psnr(layer: tuple[int, int]) -> float:  # the first pass's score, computed here on its own
+        payload, _ = fit_base(downscale(frames[:: layer[1]], layer[0]), budget, False)
+        up = tensor_to_frames(upsample(frames_to_tensor(base_pictures(payload, len(frames), layer[1], "linear")), 256))
+        return float(psnr_per_frame(up, frames).mean())
+
+    chosen = max(fitting, key=upscaled_psnr)
     source = write_clip(tmp_path / "a.mkv", frames, codec="ffv1", pix_fmt="bgr0")
     options = EncodeOptions(bitrate_kbps=target, max_keyframe_interval=24, audio=False, keyframe_codec="av1")
     encode_video(source, tmp_path / "a.imf", untrained, options)
     header = read_imf(tmp_path / "a.imf").header
     assert (header["base_size"], header["base_step"]) == chosen != start
+
+
+def test_the_first_pass_scores_the_affordable_layers() -> None:
+    """best_layer fits each of the first LAYER_CANDIDATES affordable layers to the budget and
+    keeps the best score: fails if it stops at the ladder's first fit, scores a layer that does
+    not fit, or hands the score pictures that are not the group's (one per frame)."""
+    frames = synthetic_frames(16, 256, 256, seed=3)
+    seen: list[tuple[int, ...]] = []
+
+    def by_step(pictures: np.ndarray) -> float:  # a score that prefers the fewest distinct pictures
+        seen.append(pictures.shape)
+        return -len({p.tobytes() for p in pictures})
+
+    generous = 200.0  # kbps: every layer fits
+    layer = best_layer(frames, generous, 25, 96, 2, 0, False, "repeat", by_step)
+    assert layer == (96, 2 + LAYER_CANDIDATES - 1)  # the third candidate: every 4th frame
+    assert len(seen) == LAYER_CANDIDATES and all(shape == (16, 96, 96, 3) for shape in seen)
+    seen.clear()
+    assert best_layer(frames, generous, 25, 96, 2, 0, False, "repeat", lambda p: -by_step(p)) == (96, 2)
+    assert best_layer(frames, 0.01, 25, 96, 2, 0, False, "repeat", by_step) == (64, 8)  # none fits: the cheapest, unscored
+    assert len(seen) == LAYER_CANDIDATES
 
 
 def test_a_group_lowers_its_keyframe_when_the_base_floor_does_not_fit() -> None:

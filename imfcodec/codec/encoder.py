@@ -33,9 +33,9 @@ from ..quality import QUALITY_LEVELS, check_quality, quality_step
 from ..rate import kbps
 from .audio import encode_audio
 from .base_layer import BASE_SIZES, BASE_STEPS, base_pictures, downscale, encode_base
-from .hybrid_decoding import decode_hybrid_group
+from .hybrid_decoding import decode_hybrid_group, upsampled_frames
 from .keyframes import CODECS, DEFAULT_KEYFRAME_CODEC, KEYFRAME_CHOICES, NO_KEYFRAME, get_codec
-from .rate_control import affordable_layer, base_side_for, base_step_for, fit_group, group_budget
+from .rate_control import base_side_for, base_step_for, best_layer, fit_group, group_budget
 from .tokens import quantize_tokens
 from .video_io import SEQUENCE_FPS, VideoInputError, crop_box, iter_frames, probe
 
@@ -217,8 +217,21 @@ def encode_video(
         side, step = options.base_size, base_step_for(options.bitrate_kbps, float(info.fps))
         if first:
             keyframe_bytes = 0 if options.keyframes == NO_KEYFRAME else len(get_codec(options.keyframes).encode(first[0], 1))
-            side, step = affordable_layer(
-                np.stack(first), options.bitrate_kbps, float(info.fps), side, step, keyframe_bytes, options.low_delay
+            group = np.stack(first)
+
+            def upscaled_psnr(pictures: np.ndarray) -> float:
+                return float(psnr_per_frame(upsampled_frames(pictures, group.shape[1]), group).mean())
+
+            side, step = best_layer(
+                group,
+                options.bitrate_kbps,
+                float(info.fps),
+                side,
+                step,
+                keyframe_bytes,
+                options.low_delay,
+                options.base_fill,
+                upscaled_psnr,
             )
         options = dataclasses.replace(options, base_size=side, base_step=step)
     summary = EncodeSummary(fps=float(info.fps))

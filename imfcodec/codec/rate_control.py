@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .base_layer import BASE_SIZES, BASE_STEPS, downscale, encode_base
+from .base_layer import BASE_SIZES, BASE_STEPS, base_pictures, downscale, encode_base
 
 KEYFRAME_SHARE = 0.35  # at most this share of a group's bits for its keyframe, where a lower quality allows
 CRF_RANGE = (20, 63)  # SVT-AV1's useful CRFs at these sizes: below 20 the base costs more than the whole target
@@ -19,28 +19,30 @@ CRF_RANGE = (20, 63)  # SVT-AV1's useful CRFs at these sizes: below 20 the base 
 # landed 17 % high.
 GROUP_FRAMING_BYTES = 32
 FILE_FRAMING_BYTES = 230
+# Layers the first pass fits and scores (best_layer): each costs a CRF search on the first group.
+LAYER_CANDIDATES = 3
 
 
 def base_layer_for(kbps: float, fps: float = 25.0) -> tuple[int, int]:
-    """(side, step) of the base layer for a target rate (kbps, video) at `fps` frames/s.
-    Measured on dev clips (250 frames, random access): at CRF 63, its highest, a full-rate
-    25 fps base costs 6.2–6.3 kbps at 96² and 5.6–5.7 kbps at 64², most of it per-frame
-    headers, so below 8 kbps the base holds about 12.5 pictures a second (every second
-    frame at 25–30 fps) and above it about 25; a 60 fps clip (the dev clip imf-face) gets
-    about the same picture rates (every 5th frame and every 2nd) instead of spending 2.4×
-    the bits per second on pictures; the step stops at the format's 8.
-    96² up to 12 kbps, 128² above."""
+    """(side, step) of the base layer for a target rate (kbps, video) at `fps` frames/s, where
+    the first pass (best_layer) starts. From the random-access low-res front of the six dev
+    clips (docs/BENCHMARKS.md): bases at about 12.5 pictures a second (every second frame at
+    25–30 fps) lead it up to 15 kbps, 25 a second above; 64² up to 4 kbps, 96² to 9 kbps (where
+    the model's gain, +0.4 dB at 96² against +0.05 at 128², keeps it level with the anchor's
+    128²), 128² above. A 60 fps clip (the dev clip imf-face) gets the same picture rates
+    (every 5th frame) instead of spending 2.4× the bits per second on pictures; the step
+    stops at the format's 8."""
     return base_side_for(kbps), base_step_for(kbps, fps)
 
 
 def base_side_for(kbps: float) -> int:
     """The base layer's side for a target rate (kbps): base_layer_for's first half."""
-    return (96 if kbps >= 5 else 64) if kbps < 8 else (96 if kbps < 12 else 128)
+    return 64 if kbps < 4 else 96 if kbps < 9 else 128
 
 
 def base_step_for(kbps: float, fps: float) -> int:
     """The base layer's frame step for a target rate (kbps) at `fps`: base_layer_for's second half."""
-    pictures_per_second = 12.5 if kbps < 8 else 25.0
+    pictures_per_second = 12.5 if kbps < 15 else 25.0
     return min(BASE_STEPS[-1], max(1, round(fps / pictures_per_second)))
 
 
@@ -59,20 +61,58 @@ def cheaper_layers(side: int, step: int) -> list[tuple[int, int]]:
     return [(s, k) for s in sides for k in BASE_STEPS if k >= step]
 
 
+def affordable_layers(
+    first_group: np.ndarray, kbps: float, fps: float, side: int, step: int, keyframe_bytes: int, low_delay: bool, most: int = 1
+) -> list[tuple[int, int]]:
+    """The first `most` (side, step) of cheaper_layers(side, step) whose cheapest base layer
+    (the highest CRF) fits beside the smallest keyframe (`keyframe_bytes`) in the first
+    group's budget: a quick first pass on the first group's frames (T, S, S, 3) uint8.
+    Without it a clip whose frames are too many for the target (a 60 fps clip at 5 kbps)
+    lands at the base layer's floor, 20 % and more above; [the cheapest] when none fits."""
+    budget = group_budget(kbps, len(first_group), fps, first=True) - keyframe_bytes
+    layers = cheaper_layers(side, step)
+    fitting: list[tuple[int, int]] = []
+    for s, k in layers:
+        if len(encode_base(downscale(first_group[::k], s), CRF_RANGE[1], low_delay)) <= budget:
+            fitting.append((s, k))
+            if len(fitting) == most:
+                break
+    return fitting or [layers[-1]]
+
+
 def affordable_layer(
     first_group: np.ndarray, kbps: float, fps: float, side: int, step: int, keyframe_bytes: int, low_delay: bool
 ) -> tuple[int, int]:
-    """The first (side, step) of cheaper_layers(side, step) whose cheapest base layer (the
-    highest CRF) fits beside the smallest keyframe (`keyframe_bytes`) in the first group's
-    budget: a quick first pass on the first group's frames (T, S, S, 3) uint8. Without it a
-    clip whose frames are too many for the target (a 60 fps clip at 5 kbps) lands at the
-    base layer's floor, 20 % and more above; the cheapest when none fits."""
+    """The first layer of affordable_layers: the most pictures, then the largest side, that fit."""
+    return affordable_layers(first_group, kbps, fps, side, step, keyframe_bytes, low_delay)[0]
+
+
+def best_layer(
+    first_group: np.ndarray,
+    kbps: float,
+    fps: float,
+    side: int,
+    step: int,
+    keyframe_bytes: int,
+    low_delay: bool,
+    fill: str,
+    score: Callable[[np.ndarray], float],
+    candidates: int = LAYER_CANDIDATES,
+) -> tuple[int, int]:
+    """Of the first `candidates` affordable layers, the one whose base layer, fitted to the
+    first group's budget (fit_base), scores highest: `score` gets the group's base pictures
+    (T, B, B, 3) as the decoder fills them (`fill`; the encoder's score: PSNR-RGB of their
+    bicubic upscale against the group's frames). The ladder's first fit is not always the best: a still
+    head (dev clip lp-d19 at 3 kbps) keeps more detail in fewer, better pictures."""
+    layers = affordable_layers(first_group, kbps, fps, side, step, keyframe_bytes, low_delay, candidates)
+    if len(layers) == 1:
+        return layers[0]
     budget = group_budget(kbps, len(first_group), fps, first=True) - keyframe_bytes
-    layers = cheaper_layers(side, step)
+    scores = {}
     for s, k in layers:
-        if len(encode_base(downscale(first_group[::k], s), CRF_RANGE[1], low_delay)) <= budget:
-            return s, k
-    return layers[-1]
+        payload, _ = fit_base(downscale(first_group[::k], s), budget, low_delay)
+        scores[(s, k)] = score(base_pictures(payload, len(first_group), k, fill))
+    return max(layers, key=lambda layer: scores[layer])  # the first of equals: the ladder's order
 
 
 def fit_base(low: np.ndarray, budget_bytes: float, low_delay: bool) -> tuple[bytes, int]:
