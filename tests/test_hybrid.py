@@ -416,3 +416,36 @@ def test_a_group_lowers_its_keyframe_when_the_base_floor_does_not_fit() -> None:
     asked.clear()
     keyframe, base = fit_group(encode, 3, low, floor + 400, False)  # room for both: as asked
     assert len(keyframe) == 150 and asked == [3]
+
+
+def test_bench_reports_the_models_gain_over_its_own_base(tmp_path: Path, clip: Path, untrained) -> None:
+    """imfcodec bench sets each hybrid point beside its own base layer, bicubic upscaled: an
+    untrained hybrid without keyframe pictures is that upscale exactly (gain 0.00 dB), and a
+    model with any correction is not. Fails if the bicubic figure came from other pictures
+    (a different fill, the keyframe, another group's base)."""
+    from imfcodec.bench.run import run_bench
+
+    def bench(model_path: Path, out: str) -> list[dict]:
+        records = run_bench(
+            [clip],
+            model=str(model_path),
+            points="base_size=64,base_crf=45,base_step=2",
+            anchors=[],
+            frames=12,
+            size=256,
+            out=tmp_path / out,
+            quiet=True,
+        )
+        return [r for r in records if r["codec"] == "imfcodec"]
+
+    (rec,) = bench(untrained.path, "a")
+    assert rec["psnr_rgb_bicubic_base"] == pytest.approx(rec["psnr_rgb"], abs=1e-9)
+    gain = json.loads((tmp_path / "a" / "results.json").read_text())["summary"]["gain_over_bicubic"]
+    assert len(gain) == 1 and gain[0]["gain_db"] == pytest.approx(0.0, abs=1e-9)
+    trained = copy.deepcopy(untrained.model)
+    torch.nn.init.normal_(trained.frame_decoder.to_rgb.weight, std=0.05)
+    path = tmp_path / "t.safetensors"
+    save_weights(trained, path, provenance={"purpose": "tests", "trained": False})
+    (other,) = bench(path, "b")
+    assert other["psnr_rgb_bicubic_base"] == pytest.approx(rec["psnr_rgb_bicubic_base"], abs=1e-9)
+    assert abs(other["psnr_rgb"] - other["psnr_rgb_bicubic_base"]) > 0.01
