@@ -301,7 +301,7 @@ def info(
     input: Path = typer.Argument(..., help="An .imf file."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
-    """Describe an .imf file: header, keyframes, bytes and kbps per part."""
+    """Describe an .imf file: header, groups and keyframes, bytes and kbps per part."""
     with _errors():
         from imfcodec.bitstream.container import Reader
 
@@ -315,7 +315,7 @@ def info(
         for key, value in d.items():
             if isinstance(value, dict):
                 value = ", ".join(f"{k} {v}" for k, v in value.items())
-            elif key == "keyframe_positions" and len(value) > 20:
+            elif key == "group_starts" and len(value) > 20:
                 value = f"{value[:20]} … ({len(value)})"
             table.add_row(key, str(value))
         Console().print(table)

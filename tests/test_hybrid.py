@@ -184,7 +184,8 @@ def test_groups_without_a_keyframe_picture(tmp_path: Path, clip: Path, untrained
     assert summary.mean_psnr == pytest.approx(float(np.mean(psnr_per_frame(frames, _source_frames(clip)))), abs=1e-6)
     part = np.stack(list(iter_decoded_frames(imf, untrained, DecodeOptions(start_frame=8, frames=2))))
     np.testing.assert_array_equal(part, frames[8:10])  # a group's first frame decoded on its own
-    assert describe(imf)["bytes"]["keyframes"] == 0
+    d = describe(imf)
+    assert d["bytes"]["keyframes"] == 0 and d["keyframes"] == 0 and d["groups"] == 2 and d["group_starts"] == [0, 8]
     # A trained model (any correction) draws the first frame too, against the upscaled reference.
     trained = copy.deepcopy(untrained)
     torch.nn.init.normal_(trained.model.frame_decoder.to_rgb.weight, std=0.05)

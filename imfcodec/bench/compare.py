@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_path
+from ..bitstream.header import NO_KEYFRAME
 from ..codec.decoder import iter_decoded_frames, read_imf
 from ..codec.info import describe
 from ..codec.video_io import VideoWriter, iter_frames
@@ -153,7 +154,7 @@ def compare(
         anchor_kbps=kbps(result.es_bytes, len(reference), float(fps)),
         imf_psnr=psnr_rgb_per_frame(reference, decoded),
         anchor_psnr=psnr_rgb_per_frame(reference, result.frames),
-        keyframes=[g.first_frame for g in imf.groups],
+        keyframes=[] if imf.header["keyframe_codec"] == NO_KEYFRAME else [g.first_frame for g in imf.groups],
     )
     if comparison.anchor_kbps > 1.1 * imf_kbps:
         say(

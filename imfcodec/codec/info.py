@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from imfcodec.bitstream.container import CHUNK_OVERHEAD, ImfFile
+from imfcodec.bitstream.header import NO_KEYFRAME
 
 from ..rate import kbps
 
@@ -41,8 +42,10 @@ def describe(imf: ImfFile) -> dict[str, Any]:
         "fps": f"{h['fps_num']}/{h['fps_den']}",
         "frames": frames,
         "duration_s": round(seconds, 3),
-        "keyframes": len(imf.groups),
-        "keyframe_positions": imf.groups.first_frames(),
+        "groups": len(imf.groups),
+        "group_starts": imf.groups.first_frames(),
+        # a 1.2 hybrid file without keyframe pictures has groups but no keyframes
+        "keyframes": 0 if h.get("keyframe_codec") == NO_KEYFRAME else len(imf.groups),
         "audio": None if imf.audio_header is None else {k: v for k, v in imf.audio_header.items() if k != "extradata"},
         "bytes": {
             "total": imf.file_size,
