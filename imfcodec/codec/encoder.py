@@ -69,7 +69,7 @@ class EncodeOptions:
     @property
     def keyframes(self) -> str:
         """The keyframe codec this encode uses: the hybrid's groups carry no keyframe picture
-        by default, because with imf-hybrid-v1 the picture buys 0.0–0.12 dB for about 1 kB a
+        by default, because with imf-hybrid-v1 the picture buys 0.02–0.15 dB for about 1 kB a
         group (docs/BENCHMARKS.md); the token mode cannot do without one."""
         if self.keyframe_codec is not None:
             return self.keyframe_codec
