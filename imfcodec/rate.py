@@ -10,6 +10,6 @@ def kbps(nbytes: int, frames: int, fps: float) -> float:
 
 # `imfcodec encode` with a hybrid model and no rate option: the operating point where the
 # hybrid is furthest ahead of the low-res anchor's random-access front on the dev clips
-# (docs/BENCHMARKS.md: 96² base at every second frame, groups without a keyframe picture,
-# +0.30 dB at 6.3 kbps; −0.19 to +0.07 dB at its other 96² points, −0.5 to −0.8 at 64²).
-DEFAULT_BITRATE_KBPS = 6.0
+# (docs/BENCHMARKS.md, --bitrate 3..10: +2.05 dB at 3.9 kbps; +1.13 at 4.9, +0.83 at 5.9,
+# +0.01 at 7.9, +0.31 at 9.8; 3 kbps is below the front's lowest point).
+DEFAULT_BITRATE_KBPS = 4.0

@@ -266,6 +266,7 @@ def test_bitrate_lands_within_15_percent(tmp_path: Path, untrained) -> None:
     target = 40.0
     summary = encode_video(source, out, untrained, EncodeOptions(bitrate_kbps=target, max_keyframe_interval=15, audio=False))
     assert read_imf(out).header["base_crf"] is None and read_imf(out).header["base_size"] == 128
+    assert describe(read_imf(out))["base_layer"].startswith("128² AV1, crf per group, random access")
     assert abs(summary.kbps()["total"] - target) <= 0.15 * target, summary.kbps()
     with pytest.raises(EncodeError, match="--bitrate needs the hybrid mode"):
         encode_video(
@@ -286,6 +287,8 @@ def test_half_rate_base_layer(tmp_path: Path, clip: Path, untrained, low_delay: 
     encode_video(clip, out, untrained, options)
     imf = read_imf(out)
     assert imf.header["base_step"] == 2 and imf.header["base_fill"] == ("repeat" if low_delay else "linear")
+    structure = "low delay, every 2 frames (repeat between)" if low_delay else "random access, every 2 frames (linear between)"
+    assert describe(imf)["base_layer"] == f"64² AV1, crf 45, {structure}"
     frames = np.stack(list(iter_decoded_frames(imf, untrained)))
     g = imf.groups[0]
     assert g.frame_count == 8

@@ -35,7 +35,9 @@ def describe(imf: ImfFile) -> dict[str, Any]:
         "keyframe_codec": h.get("keyframe_codec"),
         "base_layer": None
         if h.get("base_size") is None
-        else f"{h['base_size']}² AV1, crf {h.get('base_crf')}, {'low delay' if h.get('base_low_delay') else 'random access'}",
+        else f"{h['base_size']}² AV1, crf {'per group' if h.get('base_crf') is None else h['base_crf']}, "
+        f"{'low delay' if h.get('base_low_delay') else 'random access'}"
+        + ("" if h.get("base_step", 1) == 1 else f", every {h['base_step']} frames ({h.get('base_fill', 'repeat')} between)"),
         "source": f"{h.get('source_width')}x{h.get('source_height')}",
         "crop": h.get("crop"),
         "crop_box": h.get("crop_box"),
