@@ -192,7 +192,9 @@ def encode(
             rate = summary.kbps()
             table = Table(title=f"{output}", show_header=False)
             table.add_row("frames", f"{summary.frames} ({summary.frames / summary.fps:.2f} s at {summary.fps:.3f} fps)")
-            table.add_row("keyframes", f"{summary.keyframes} at {summary.keyframe_positions[:12]}{' …' if summary.keyframes > 12 else ''}")
+            starts = f"{summary.keyframes} at {summary.keyframe_positions[:12]}{' …' if summary.keyframes > 12 else ''}"
+            pictures = summary.keyframe_bytes > 0 or loaded.model.config.architecture != "hybrid"
+            table.add_row("keyframes" if pictures else "groups (no keyframe pictures)", starts)
             table.add_row(
                 "rate",
                 f"{rate['total']:.2f} kbps = keyframes {rate['keyframes']:.2f} + base {rate['base']:.2f} + tokens {rate['tokens']:.2f} "
