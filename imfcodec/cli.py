@@ -151,6 +151,7 @@ def encode(
     """Encode a video into an .imf file."""
     with _errors(output):
         from .codec.encoder import EncodeOptions, encode_video
+        from .codec.keyframes import NO_KEYFRAME
         from .model.weights import DEFAULT_HYBRID_MODEL, DEFAULT_MODEL, load_weights, resolve_model
 
         if crop not in ("center", "pad"):
@@ -193,8 +194,7 @@ def encode(
             table = Table(title=f"{output}", show_header=False)
             table.add_row("frames", f"{summary.frames} ({summary.frames / summary.fps:.2f} s at {summary.fps:.3f} fps)")
             starts = f"{summary.keyframes} at {summary.keyframe_positions[:12]}{' …' if summary.keyframes > 12 else ''}"
-            pictures = summary.keyframe_bytes > 0 or loaded.model.config.architecture != "hybrid"
-            table.add_row("keyframes" if pictures else "groups (no keyframe pictures)", starts)
+            table.add_row("groups (no keyframe pictures)" if options.keyframes == NO_KEYFRAME else "keyframes", starts)
             table.add_row(
                 "rate",
                 f"{rate['total']:.2f} kbps = keyframes {rate['keyframes']:.2f} + base {rate['base']:.2f} + tokens {rate['tokens']:.2f} "

@@ -23,7 +23,7 @@ from imfcodec.codec.rate_control import (
     GROUP_FRAMING_BYTES,
     KEYFRAME_SHARE,
     LAYER_CANDIDATES,
-    affordable_layer,
+    affordable_layers,
     base_layer_for,
     best_layer,
     cheaper_layers,
@@ -344,12 +344,12 @@ def test_bitrate_steps_down_to_a_layer_the_target_can_pay(tmp_path: Path, untrai
     def kbps_for(group_bytes: float) -> float:  # the target at which a group has exactly these bytes
         return (group_bytes + GROUP_FRAMING_BYTES + FILE_FRAMING_BYTES) * 8 * 25 / len(frames) / 1000
 
-    assert affordable_layer(frames, kbps_for(keyframe + floor[(96, 2)] + 1), 25, 96, 2, keyframe, False) == (96, 2)
+    assert affordable_layers(frames, kbps_for(keyframe + floor[(96, 2)] + 1), 25, 96, 2, keyframe, False)[0] == (96, 2)
     # A budget just under the first layer's floor: the first layer down the ladder that fits.
     target = kbps_for(keyframe + floor[(96, 2)] - 1)
     expected = next(layer for layer in ladder if floor[layer] <= floor[(96, 2)] - 1)
-    assert expected != (96, 2) and affordable_layer(frames, target, 25, 96, 2, keyframe, False) == expected
-    assert affordable_layer(frames, 0.01, 25, 96, 2, keyframe, False) == (64, 8)  # nothing fits: the cheapest
+    assert expected != (96, 2) and affordable_layers(frames, target, 25, 96, 2, keyframe, False)[0] == expected
+    assert affordable_layers(frames, 0.01, 25, 96, 2, keyframe, False)[0] == (64, 8)  # nothing fits: the cheapest
     # The encoder starts from base_layer_for(target) and writes what the ladder from there gives.
     start = base_layer_for(target, 25)
     for layer in cheaper_layers(*start):

@@ -5,7 +5,8 @@ fraction of the encode), so every group, and the file, lands on its share of the
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -61,6 +62,23 @@ def cheaper_layers(side: int, step: int) -> list[tuple[int, int]]:
     return [(s, k) for s in sides for k in BASE_STEPS if k >= step]
 
 
+def _fitting_layers(
+    first_group: np.ndarray, budget: float, side: int, step: int, low_delay: bool
+) -> Iterator[tuple[tuple[int, int], np.ndarray, bytes]]:
+    """(layer, its downscaled pictures, its base layer at the highest CRF) for each layer of
+    cheaper_layers(side, step) whose cheapest base layer fits `budget` bytes, in ladder order."""
+    for s, k in cheaper_layers(side, step):
+        low = downscale(first_group[::k], s)
+        floor = encode_base(low, CRF_RANGE[1], low_delay)
+        if len(floor) <= budget:
+            yield (s, k), low, floor
+
+
+def first_pass_budget(first_group: np.ndarray, kbps: float, fps: float, keyframe_bytes: int) -> float:
+    """Bytes the first group's base layer may take beside its smallest keyframe."""
+    return group_budget(kbps, len(first_group), fps, first=True) - keyframe_bytes
+
+
 def affordable_layers(
     first_group: np.ndarray, kbps: float, fps: float, side: int, step: int, keyframe_bytes: int, low_delay: bool, most: int = 1
 ) -> list[tuple[int, int]]:
@@ -69,22 +87,9 @@ def affordable_layers(
     group's budget: a quick first pass on the first group's frames (T, S, S, 3) uint8.
     Without it a clip whose frames are too many for the target (a 60 fps clip at 5 kbps)
     lands at the base layer's floor, 20 % and more above; [the cheapest] when none fits."""
-    budget = group_budget(kbps, len(first_group), fps, first=True) - keyframe_bytes
-    layers = cheaper_layers(side, step)
-    fitting: list[tuple[int, int]] = []
-    for s, k in layers:
-        if len(encode_base(downscale(first_group[::k], s), CRF_RANGE[1], low_delay)) <= budget:
-            fitting.append((s, k))
-            if len(fitting) == most:
-                break
-    return fitting or [layers[-1]]
-
-
-def affordable_layer(
-    first_group: np.ndarray, kbps: float, fps: float, side: int, step: int, keyframe_bytes: int, low_delay: bool
-) -> tuple[int, int]:
-    """The first layer of affordable_layers: the most pictures, then the largest side, that fit."""
-    return affordable_layers(first_group, kbps, fps, side, step, keyframe_bytes, low_delay)[0]
+    budget = first_pass_budget(first_group, kbps, fps, keyframe_bytes)
+    fitting = [layer for layer, _, _ in itertools.islice(_fitting_layers(first_group, budget, side, step, low_delay), most)]
+    return fitting or [cheaper_layers(side, step)[-1]]
 
 
 def best_layer(
@@ -102,24 +107,24 @@ def best_layer(
     """Of the first `candidates` affordable layers, the one whose base layer, fitted to the
     first group's budget (fit_base), scores highest: `score` gets the group's base pictures
     (T, B, B, 3) as the decoder fills them (`fill`; the encoder's score: PSNR-RGB of their
-    bicubic upscale against the group's frames). The ladder's first fit is not always the best: a still
-    head (dev clip lp-d19 at 3 kbps) keeps more detail in fewer, better pictures."""
-    layers = affordable_layers(first_group, kbps, fps, side, step, keyframe_bytes, low_delay, candidates)
-    if len(layers) == 1:
-        return layers[0]
-    budget = group_budget(kbps, len(first_group), fps, first=True) - keyframe_bytes
+    bicubic upscale against the group's frames). The ladder's first fit is not always the
+    best: a still head (dev clip lp-d19 at 3 kbps) keeps more detail in fewer, better pictures."""
+    budget = first_pass_budget(first_group, kbps, fps, keyframe_bytes)
+    fitting = list(itertools.islice(_fitting_layers(first_group, budget, side, step, low_delay), candidates))
+    if len(fitting) <= 1:
+        return fitting[0][0] if fitting else cheaper_layers(side, step)[-1]
     scores = {}
-    for s, k in layers:
-        payload, _ = fit_base(downscale(first_group[::k], s), budget, low_delay)
+    for (s, k), low, floor in fitting:
+        payload, _ = fit_base(low, budget, low_delay, floor)  # the floor check coded CRF_RANGE[1] already
         scores[(s, k)] = score(base_pictures(payload, len(first_group), k, fill))
-    return max(layers, key=lambda layer: scores[layer])  # the first of equals: the ladder's order
+    return max(scores, key=lambda layer: scores[layer])  # the first of equals: the ladder's order
 
 
-def fit_base(low: np.ndarray, budget_bytes: float, low_delay: bool) -> tuple[bytes, int]:
+def fit_base(low: np.ndarray, budget_bytes: float, low_delay: bool, floor: bytes | None = None) -> tuple[bytes, int]:
     """The base layer of `low` (T, B, B, 3) at the lowest CRF (best picture) whose bytes fit
-    `budget_bytes`, by bisection over CRF_RANGE; at the highest CRF when none fits.
-    Returns (payload, CRF)."""
-    tried: dict[int, bytes] = {}
+    `budget_bytes`, by bisection over CRF_RANGE; at the highest CRF when none fits. `floor`:
+    that layer at the highest CRF, if the caller has coded it. Returns (payload, CRF)."""
+    tried: dict[int, bytes] = {} if floor is None else {CRF_RANGE[1]: floor}
 
     def at(crf: int) -> bytes:
         if crf not in tried:
