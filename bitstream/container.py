@@ -93,7 +93,7 @@ class GroupRecord:
     frame_count: int  # including the keyframe
     keyframe: bytes
     tokens: bytes  # one range-coded stream of (frame_count - 1) token residuals
-    base: bytes | None = None  # 1.1: the group's frames at B×B, one AV1 GOP (imfcodec.codec.base_layer)
+    base: bytes | None = None  # 1.1: the group's frames at B×B, one AV1 GOP (imfcodec.codec.hybrid.base_layer)
 
     def encode(self) -> bytes:
         parts = [encode_varint(self.first_frame), encode_varint(self.frame_count)]

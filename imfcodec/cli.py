@@ -107,78 +107,92 @@ def _progress(quiet: bool, label: str) -> Progress:
     )
 
 
+HYBRID_PANEL = "Hybrid mode (the default)"
+TOKEN_PANEL = "Token mode (--base-size 0)"
+
+
 @app.command()
 def encode(
     input: Path = typer.Argument(..., help="Any video ffmpeg can read, a folder of images or a pattern such as frames/%05d.png."),
     output: Path = typer.Argument(..., help="The .imf file to write."),
     model: Optional[str] = typer.Option(
+        None, help="Shipped model name or .safetensors path. [default: the shipped hybrid model; with --base-size 0 the token model]"
+    ),
+    bitrate: Optional[float] = typer.Option(
         None,
-        help="Shipped model name or .safetensors path (default: the shipped hybrid model; with --base-size 0 the token model).",
+        help=f"Video kbps to land on (audio apart); each group's CRF is chosen for it. [default: {DEFAULT_BITRATE_KBPS:g} unless --base-crf]",
+        rich_help_panel=HYBRID_PANEL,
     ),
-    quality: int = typer.Option(3, help="1 (smallest) .. 8 (best): token step and keyframe quality."),
-    max_keyframe_interval: int = typer.Option(250, min=1, help="Longest keyframe group, frames."),
-    refresh_psnr: float = typer.Option(
-        20.0, help="Start a new keyframe when a reconstructed frame falls below this PSNR (dB); 0 disables."
+    base_size: Optional[int] = typer.Option(
+        None,
+        help="Side of the base layer: 64, 96 or 128 (fixes it; the rate picks the rest); 0: the token mode. [default: chosen by --bitrate]",
+        rich_help_panel=HYBRID_PANEL,
     ),
+    base_step: Optional[int] = typer.Option(
+        None,
+        help="n: a base picture every n-th frame (1..8), the others blended. [default: chosen by --bitrate; 1 with --base-crf]",
+        rich_help_panel=HYBRID_PANEL,
+    ),
+    base_crf: Optional[int] = typer.Option(
+        None,
+        help="Constant quality instead of a rate: SVT-AV1 CRF of the base layer (1..63); needs --base-size.",
+        rich_help_panel=HYBRID_PANEL,
+    ),
+    low_delay: bool = typer.Option(
+        False, "--low-delay", help="A base layer without B-frames, for streaming.", rich_help_panel=HYBRID_PANEL
+    ),
+    keyframe_codec: Optional[str] = typer.Option(
+        None,
+        help="none: groups without a keyframe picture; av1, hevc or webp: one per group. [default: none; av1 in the token mode]",
+        rich_help_panel=HYBRID_PANEL,
+    ),
+    quality: Optional[int] = typer.Option(
+        None,
+        help="1 (smallest) .. 8 (best): token step and keyframe quality; in the hybrid mode the keyframe picture's (needs "
+        "--keyframe-codec). [default: 3]",
+        rich_help_panel=TOKEN_PANEL,
+    ),
+    refresh_psnr: Optional[float] = typer.Option(
+        None,
+        help="New keyframe where a reconstructed frame falls below this PSNR (dB); 0 disables. [default: 20]",
+        rich_help_panel=TOKEN_PANEL,
+    ),
+    max_keyframe_interval: int = typer.Option(250, min=1, help="Longest group, frames."),
     crop: str = typer.Option("center", help="center: largest centred square; pad: letterbox to a square."),
     audio_bitrate: int = typer.Option(16, min=6, max=256, help="Opus bitrate for the audio, kbps."),
     no_audio: bool = typer.Option(False, "--no-audio", help="Drop the audio."),
     device: str = typer.Option("auto", help="auto | cpu | cuda"),
     frames: Optional[int] = typer.Option(None, min=1, help="Encode only the first N frames."),
     fps: str = typer.Option("25", help="Frame rate of an image-sequence input (e.g. 30000/1001); videos keep their own."),
-    base_size: Optional[int] = typer.Option(
-        None, help="Hybrid mode: every frame also as a BxB AV1 picture (64, 96, 128); 0: tokens only (the token model's mode)."
-    ),
-    base_crf: Optional[int] = typer.Option(
-        None, help="Hybrid mode, with --base-size: SVT-AV1 CRF of the base layer (1..63; lower is better and larger; default 50)."
-    ),
-    low_delay: bool = typer.Option(False, "--low-delay", help="Hybrid mode: a base layer without B-frames, for streaming."),
-    base_step: int = typer.Option(
-        1, help="Hybrid mode: n, a base picture every n-th frame (1..8); the others are blended from their neighbours."
-    ),
-    bitrate: Optional[float] = typer.Option(
-        None,
-        help="Hybrid mode: video kbps to land on (audio excluded); picks the base size and its CRF. "
-        f"A hybrid model without --bitrate or --base-size codes at {DEFAULT_BITRATE_KBPS:g} kbps.",
-    ),
-    keyframe_codec: Optional[str] = typer.Option(
-        None,
-        help="av1, hevc or webp; none (hybrid mode): groups without a keyframe picture, restored from the base layer "
-        "alone. Default: none in the hybrid mode, av1 for tokens.",
-    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
 ) -> None:
-    """Encode a video into an .imf file."""
+    """Encode a video into an .imf file: the hybrid mode at 4 kbps unless asked otherwise."""
     with _errors(output):
         from .codec.encoder import EncodeOptions, encode_video
-        from .codec.keyframes import NO_KEYFRAME
-        from .model.weights import DEFAULT_HYBRID_MODEL, DEFAULT_MODEL, load_weights, resolve_model
+        from .codec.options import is_hybrid
+        from .model.weights import DEFAULT_MODEL, DEFAULT_TOKEN_MODEL, load_weights, resolve_model
 
-        if crop not in ("center", "pad"):
-            raise ImfcodecError("--crop must be center or pad")
         if output.suffix.lower() != ".imf":
             raise ImfcodecError(f"{output}: the output name must end in .imf")
-        if model is None:
-            model = DEFAULT_MODEL if base_size == 0 else DEFAULT_HYBRID_MODEL
-        loaded = load_weights(resolve_model(model), _device(device))
-        if loaded.model.config.architecture == "hybrid" and base_size is None and bitrate is None:
-            bitrate = DEFAULT_BITRATE_KBPS  # no rate asked for: the operating point docs/BENCHMARKS.md chose
+        if audio_bitrate != 16 and no_audio:
+            raise ImfcodecError("--audio-bitrate and --no-audio: there is no audio to give a rate to; give one of them")
+        loaded = load_weights(resolve_model(model or (DEFAULT_TOKEN_MODEL if base_size == 0 else DEFAULT_MODEL)), _device(device))
         options = EncodeOptions(
             quality=quality,
             max_keyframe_interval=max_keyframe_interval,
-            refresh_psnr=refresh_psnr or None,
+            refresh_psnr=refresh_psnr,
             crop=crop,
             audio=not no_audio,
             audio_bitrate_kbps=audio_bitrate,
             max_frames=frames,
             sequence_fps=_frame_rate(fps),
-            base_size=base_size or 0,
-            base_crf=50 if base_crf is None else base_crf,
+            base_size=base_size,
+            base_crf=base_crf,
             low_delay=low_delay,
             base_step=base_step,
             bitrate_kbps=bitrate,
             keyframe_codec=keyframe_codec,
-        )
+        ).resolved(is_hybrid(loaded))
         with _progress(quiet, "encode") as bar:
             task = bar.add_task("encode", total=None, fps="-")
             import time
@@ -189,12 +203,14 @@ def encode(
                 bar.update(task, completed=done, total=total, fps=f"{done / max(time.time() - t0, 1e-9):.1f}")
 
             summary = encode_video(input, output, loaded, options, report)
+        from .codec.info import group_rows
+
         if not quiet:
             rate = summary.kbps()
             table = Table(title=f"{output}", show_header=False)
             table.add_row("frames", f"{summary.frames} ({summary.frames / summary.fps:.2f} s at {summary.fps:.3f} fps)")
-            starts = f"{summary.keyframes} at {summary.keyframe_positions[:12]}{' …' if summary.keyframes > 12 else ''}"
-            table.add_row("groups (no keyframe pictures)" if options.keyframes == NO_KEYFRAME else "keyframes", starts)
+            for row in group_rows(summary.keyframe_positions, options.keyframes):
+                table.add_row(*row)
             table.add_row(
                 "rate",
                 f"{rate['total']:.2f} kbps = keyframes {rate['keyframes']:.2f} + base {rate['base']:.2f} + tokens {rate['tokens']:.2f} "
@@ -307,18 +323,23 @@ def info(
     with _errors():
         from imfcodec.bitstream.container import Reader
 
-        from .codec.info import describe
+        from .codec.info import describe, group_rows
 
         d = describe(Reader(input).read_all())
         if as_json:
             print(json.dumps(d, indent=2))
             return
         table = Table(title=str(input), show_header=False)
+        rows = dict(group_rows(d["group_starts"], d["keyframe_codec"]))
         for key, value in d.items():
-            if isinstance(value, dict):
+            if value is None:
+                continue  # a field the file's mode does not have
+            if key in rows:
+                value = rows[key]
+            elif key == "group_starts":
+                continue  # in the groups row
+            elif isinstance(value, dict):
                 value = ", ".join(f"{k} {v}" for k, v in value.items())
-            elif key == "group_starts" and len(value) > 20:
-                value = f"{value[:20]} … ({len(value)})"
             table.add_row(key, str(value))
         Console().print(table)
 
@@ -394,11 +415,11 @@ def export_cmd(
 @app.command()
 def bench(
     videos: list[Path] = typer.Argument(..., help="Clips to measure."),
-    model: Optional[str] = typer.Option(None),
+    model: Optional[str] = typer.Option(None, help="Model name or path. [default: the shipped hybrid model]"),
     points: str = typer.Option(
-        "quality=2,refresh_psnr=24;quality=4,refresh_psnr=26;quality=6,refresh_psnr=28;quality=8,refresh_psnr=30",
-        help="imfcodec operating points: 'k=v,k=v;...' with quality, refresh_psnr, max_keyframe_interval, "
-        "and for a hybrid --model base_size, base_crf, low_delay, bitrate_kbps.",
+        "bitrate_kbps=3;bitrate_kbps=4;bitrate_kbps=5;bitrate_kbps=8",
+        help="imfcodec operating points: 'k=v,k=v;...' of encode's options: bitrate_kbps, base_size, base_crf, base_step, "
+        "low_delay, keyframe_codec (hybrid); quality, refresh_psnr (token mode, with a token --model); max_keyframe_interval.",
     ),
     anchors: str = typer.Option(
         "x264,x265,svtav1,svtav1-lowres",

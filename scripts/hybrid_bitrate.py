@@ -15,7 +15,7 @@ import numpy as np
 
 from imfcodec.bench.protocol import PROTOCOL_FRAMES
 from imfcodec.codec.encoder import EncodeOptions, encode_video
-from imfcodec.model.weights import DEFAULT_HYBRID_MODEL, load_weights, resolve_model
+from imfcodec.model.weights import DEFAULT_MODEL, load_weights, resolve_model
 
 
 def main() -> None:
@@ -26,7 +26,7 @@ def main() -> None:
     parser.add_argument("--low-delay", action="store_true")
     parser.add_argument("--keyframe-codec", default=None, help="av1 for keyframe pictures (default: the encoder's, none)")
     args = parser.parse_args()
-    loaded = load_weights(resolve_model(DEFAULT_HYBRID_MODEL))
+    loaded = load_weights(resolve_model(DEFAULT_MODEL))
     print("| target kbps | file kbps (mean) | worst miss | PSNR-RGB (mean) | base | encode fps |")
     print("|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as work:

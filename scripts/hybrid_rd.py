@@ -20,7 +20,7 @@ import numpy as np
 from imfcodec.bench.protocol import PROTOCOL_FRAMES
 from imfcodec.codec.decoder import group_base_pictures, iter_decoded_frames, read_imf
 from imfcodec.codec.encoder import EncodeOptions, encode_video
-from imfcodec.codec.hybrid_decoding import upsampled_frames
+from imfcodec.codec.hybrid.decode import upsampled_frames
 from imfcodec.codec.video_io import VideoWriter, iter_frames, probe
 from imfcodec.frames import psnr_per_frame
 from imfcodec.model.weights import load_weights

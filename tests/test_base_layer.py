@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 
 from imfcodec.bitstream.varint import encode_varint
-from imfcodec.codec.base_layer import TEMPORAL_DELIMITER, BaseLayerError, decode_base, downscale, encode_base, fill_skipped, split_packets
+from imfcodec.codec.hybrid.base_layer import (
+    TEMPORAL_DELIMITER,
+    BaseLayerError,
+    decode_base,
+    downscale,
+    encode_base,
+    fill_skipped,
+    split_packets,
+)
 from imfcodec.frames import psnr_per_frame
 from tests.conftest import synthetic_frames
 

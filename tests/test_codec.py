@@ -43,7 +43,7 @@ def read_frames(path: Path) -> list[np.ndarray]:
 
 def test_round_trip_with_audio(tmp_path: Path, clip: Path, tiny) -> None:
     out = tmp_path / "a.imf"
-    summary = encode_video(clip, out, tiny, EncodeOptions(refresh_psnr=None))
+    summary = encode_video(clip, out, tiny, EncodeOptions(refresh_psnr=0))
     assert summary.frames == 20 and summary.keyframes == 1
     imf = read_imf(out)
     assert imf.frame_count == 20 and imf.header["size"] == 64
@@ -67,7 +67,7 @@ def test_round_trip_with_audio(tmp_path: Path, clip: Path, tiny) -> None:
 
 def test_decode_from_a_later_frame_keeps_its_audio(tmp_path: Path, clip: Path, tiny) -> None:
     out = tmp_path / "a.imf"
-    encode_video(clip, out, tiny, EncodeOptions(refresh_psnr=None))
+    encode_video(clip, out, tiny, EncodeOptions(refresh_psnr=0))
     seen: list[tuple[int, int]] = []
     decoded = tmp_path / "part.mkv"
     assert decode_file(out, decoded, tiny, DecodeOptions(start_frame=5), on_progress=lambda done, total: seen.append((done, total))) == 15
@@ -79,7 +79,7 @@ def test_decode_from_a_later_frame_keeps_its_audio(tmp_path: Path, clip: Path, t
 
 def test_every_output_format(tmp_path: Path, clip: Path, tiny) -> None:
     out = tmp_path / "a.imf"
-    encode_video(clip, out, tiny, EncodeOptions(refresh_psnr=None, audio=False))
+    encode_video(clip, out, tiny, EncodeOptions(refresh_psnr=0, audio=False))
     lossless = read_frames(_decode(out, tmp_path / "x.mkv", tiny))
     assert len(read_frames(_decode(out, tmp_path / "x.mp4", tiny))) == 20
     assert len(read_frames(_decode(out, tmp_path / "x.y4m", tiny))) == 20
@@ -96,8 +96,8 @@ def _decode(imf: Path, out: Path, tiny, **kw) -> Path:
 
 def test_encode_twice_same_bytes_decode_twice_same_frames(tmp_path: Path, clip: Path, tiny) -> None:
     a, b = tmp_path / "a.imf", tmp_path / "b.imf"
-    encode_video(clip, a, tiny, EncodeOptions(refresh_psnr=None))
-    encode_video(clip, b, tiny, EncodeOptions(refresh_psnr=None))
+    encode_video(clip, a, tiny, EncodeOptions(refresh_psnr=0))
+    encode_video(clip, b, tiny, EncodeOptions(refresh_psnr=0))
     assert a.read_bytes() == b.read_bytes()
     imf = read_imf(a)
     first = np.stack(list(iter_decoded_frames(imf, tiny)))
@@ -107,7 +107,7 @@ def test_encode_twice_same_bytes_decode_twice_same_frames(tmp_path: Path, clip: 
 
 def test_partial_decode_matches_full(tmp_path: Path, clip: Path, tiny) -> None:
     out = tmp_path / "a.imf"
-    encode_video(clip, out, tiny, EncodeOptions(refresh_psnr=None, max_keyframe_interval=6, audio=False))
+    encode_video(clip, out, tiny, EncodeOptions(refresh_psnr=0, max_keyframe_interval=6, audio=False))
     imf = read_imf(out)
     full = np.stack(list(iter_decoded_frames(imf, tiny)))
     # Groups start at 0, 6, 12, 18; every frame differs from its neighbours, so a token row
@@ -123,7 +123,7 @@ def test_partial_decode_matches_full(tmp_path: Path, clip: Path, tiny) -> None:
 
 def test_keyframe_interval_and_refresh(tmp_path: Path, clip: Path, tiny) -> None:
     out = tmp_path / "a.imf"
-    s = encode_video(clip, out, tiny, EncodeOptions(refresh_psnr=None, max_keyframe_interval=5, audio=False))
+    s = encode_video(clip, out, tiny, EncodeOptions(refresh_psnr=0, max_keyframe_interval=5, audio=False))
     assert s.keyframe_positions == [0, 5, 10, 15]
     assert [g.first_frame for g in read_imf(out).groups] == [0, 5, 10, 15]
     # A refresh threshold no reconstruction can reach makes every frame a keyframe.
@@ -132,13 +132,13 @@ def test_keyframe_interval_and_refresh(tmp_path: Path, clip: Path, tiny) -> None
     # A scene cut forces a keyframe even with refresh off.
     frames = np.concatenate([synthetic_frames(6, 64, 64, seed=1), 255 - synthetic_frames(6, 64, 64, seed=2)])
     cut = write_clip(tmp_path / "cut.mkv", frames, codec="ffv1", pix_fmt="bgr0")
-    s = encode_video(cut, out, tiny, EncodeOptions(refresh_psnr=None, audio=False))
+    s = encode_video(cut, out, tiny, EncodeOptions(refresh_psnr=0, audio=False))
     assert s.keyframe_positions == [0, 6]
 
 
 def test_token_bits_match_table_estimate(tmp_path: Path, clip: Path, tiny) -> None:
     out = tmp_path / "a.imf"
-    encode_video(clip, out, tiny, EncodeOptions(refresh_psnr=None, audio=False, quality=8))
+    encode_video(clip, out, tiny, EncodeOptions(refresh_psnr=0, audio=False, quality=8))
     imf = read_imf(out)
     table = tiny.tables[imf.header["table_index"]]
     group = imf.groups[0]
@@ -166,7 +166,7 @@ def one_thread():
 
 def golden_run(clip: Path, out: Path, loaded, **options) -> dict:
     """Encode `clip`, decode it, and summarise what a golden file pins."""
-    encode_video(clip, out, loaded, EncodeOptions(refresh_psnr=None, audio=False, **options))
+    encode_video(clip, out, loaded, EncodeOptions(refresh_psnr=0, audio=False, **options))
     imf = read_imf(out)
     frames = np.stack(list(iter_decoded_frames(imf, loaded)))
     return {
@@ -241,7 +241,7 @@ def test_golden_frames_depend_on_the_coded_tokens(tmp_path: Path, lossless_clip:
 
 def test_file_lists_every_byte(tmp_path: Path, clip: Path, tiny) -> None:
     out = tmp_path / "a.imf"
-    summary = encode_video(clip, out, tiny, EncodeOptions(refresh_psnr=None, max_keyframe_interval=7))
+    summary = encode_video(clip, out, tiny, EncodeOptions(refresh_psnr=0, max_keyframe_interval=7))
     imf = Reader(out).read_all()
     from imfcodec.codec.info import describe
 
@@ -311,9 +311,9 @@ def test_the_encoder_runs_its_model_on_fixed_batches() -> None:
     encoder pads every model call to MODEL_BATCH rows so that a file does not depend on how
     frames fall into batches. (Measured before: imf-small-v2 wrote different bytes at batch
     sizes 16 and 1, and at batch 5 on 1 and 2 threads.) Fails if a call sees fewer rows."""
-    from imfcodec.codec.encoder import MODEL_BATCH, _in_fixed_batches
+    from imfcodec.codec.batching import MODEL_BATCH, in_fixed_batches
 
     seen = []
     x = torch.arange(5 * 3, dtype=torch.float32).reshape(5, 3)
-    out = _in_fixed_batches(lambda t: seen.append(t.shape[0]) or t * 2, x)
+    out = in_fixed_batches(lambda t: seen.append(t.shape[0]) or t * 2, x)
     assert seen == [MODEL_BATCH] and torch.equal(out, x * 2)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from imfcodec.codec.tokens import dequantize_tokens, quantize_tokens
+from imfcodec.codec.tokens.quantize import dequantize_tokens, quantize_tokens
 
 
 def test_dpcm_round_trip_and_bounded_error() -> None:

@@ -251,7 +251,7 @@ def test_hybrid_pairs_without_a_keyframe_picture() -> None:
     the same draws as a sampler that never heard of the option."""
     from types import SimpleNamespace
 
-    from imfcodec.codec.hybrid_decoding import reference_picture
+    from imfcodec.codec.hybrid.decode import reference_picture
     from imfcodec.training.hybrid import sample_hybrid_pairs
 
     rng = np.random.default_rng(0)

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imfcodec.codec import base_layer
-from imfcodec.codec.base_layer import BaseLayerError, encode_base
+from imfcodec.codec.hybrid import base_layer
+from imfcodec.codec.hybrid.base_layer import BaseLayerError, encode_base
 from imfcodec.watchdog import Hung, call_with_time_limit
 from tests.conftest import synthetic_frames
 

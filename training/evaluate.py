@@ -12,7 +12,7 @@ import torch
 from imfcodec.bench.metrics import ms_ssim_per_frame
 from imfcodec.bench.protocol import PROTOCOL_FRAMES
 from imfcodec.codec.keyframes import DEFAULT_KEYFRAME_CODEC, get_codec
-from imfcodec.codec.tokens import quantize_tokens
+from imfcodec.codec.tokens.quantize import quantize_tokens
 from imfcodec.frames import frames_to_tensor, psnr_per_frame, tensor_to_frames
 from imfcodec.model import IMF
 from imfcodec.quality import quality_step

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from imfcodec.bench.protocol import PROTOCOL_FRAMES
-from imfcodec.codec.tokens import quantize_tokens
+from imfcodec.codec.tokens.quantize import quantize_tokens
 from imfcodec.frames import frames_to_tensor
 from imfcodec.model import HybridIMF, count_parameters
 from imfcodec.model.prior import fit_scales, frozen_tables

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from imfcodec.codec.base_layer import base_pictures, downscale, encode_base
-from imfcodec.codec.hybrid_decoding import decode_hybrid_group, reference_picture, upsampled_frames
+from imfcodec.codec.hybrid.base_layer import base_pictures, downscale, encode_base
+from imfcodec.codec.hybrid.decode import decode_hybrid_group, reference_picture, upsampled_frames
 from imfcodec.codec.keyframes import DEFAULT_KEYFRAME_CODEC, get_codec
 from imfcodec.frames import frames_to_tensor, psnr_per_frame, tensor_to_frames
 from imfcodec.model.hybrid import HybridIMF

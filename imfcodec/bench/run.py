@@ -18,9 +18,10 @@ from imfcodec.bitstream.container import ImfFile
 
 from .. import atomic
 from ..atomic import atomic_path
-from ..codec.decoder import group_base_pictures, iter_decoded_frames, read_imf
+from ..codec.decoder import iter_decoded_frames, read_imf
 from ..codec.encoder import EncodeOptions, encode_video
-from ..codec.hybrid_decoding import upsampled_frames
+from ..codec.hybrid.decode import group_base_pictures, upsampled_frames
+from ..codec.options import is_hybrid
 from ..errors import ConfigError
 from ..model.weights import load_weights, resolve_model
 from ..rate import kbps
@@ -141,7 +142,7 @@ def run_bench(
                         "encode_fps": enc_fps,
                         "decode_fps": dec_fps,
                     }
-                    if imf.header.get("base_size") is not None:  # the model's own gain: the same base, bicubic upscaled
+                    if is_hybrid(imf.header):  # the model's own gain: the same base, bicubic upscaled
                         rec["psnr_rgb_bicubic_base"] = bicubic_base_psnr(imf, reference)
                 else:
                     # Anchors do not depend on the model: their records are cached, so a

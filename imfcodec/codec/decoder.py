@@ -1,4 +1,6 @@
-""".imf -> frames: one reference per keyframe group, tokens decoded in batches."""
+""".imf -> frames, for both modes: the file read and checked against its model, the frames
+asked for found group by group (each group decodes on its own: hybrid/decode.py or
+tokens/decode.py), damaged groups concealed on request, and the output written whole."""
 
 from __future__ import annotations
 
@@ -8,21 +10,16 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from imfcodec.bitstream import entropy
 from imfcodec.bitstream.container import GroupRecord, ImfFile, Reader
 
 from ..atomic import atomic_path
 from ..errors import ImfcodecError
-from ..frames import frames_to_tensor, tensor_to_frames
-from ..model.hybrid import HybridIMF
-from ..model.imf import IMF
 from ..model.weights import LoadedModel
-from .base_layer import base_pictures
-from .hybrid_decoding import iter_hybrid_group
+from .hybrid.decode import hybrid_group_frames
 from .keyframes import NO_KEYFRAME, get_codec
-from .tokens import dequantize_tokens
+from .options import is_hybrid
+from .tokens.decode import token_group_frames
 from .video_io import VideoWriter
 
 
@@ -49,7 +46,7 @@ def check_model(imf: ImfFile, loaded: LoadedModel) -> None:
     h, config = imf.header, loaded.model.config
     if h["size"] != config.size:
         raise DecodeError(f"the file codes {h['size']}² frames, its model {config.size}²")
-    if h.get("base_size") is None:
+    if not is_hybrid(h):
         if loaded.tables is None:
             raise DecodeError(f"{loaded.path}: model has no entropy tables")
         if not (isinstance(h.get("table_index"), int) and h["table_index"] < loaded.tables.shape[0] and h.get("token_step")):
@@ -122,56 +119,8 @@ def _group_frames(imf: ImfFile, group: GroupRecord, loaded: LoadedModel, lo: int
         key = get_codec(imf.header["keyframe_codec"]).decode(group.keyframe)
     if key is not None and key.shape != (size, size, 3):  # a valid picture of the wrong size: a damaged or forged file
         raise DecodeError(f"the keyframe of the group at frame {group.first_frame} is {key.shape[1]}x{key.shape[0]}, not {size}x{size}")
-    frames_of = _hybrid_group_frames if imf.header.get("base_size") is not None else _token_group_frames
+    frames_of = hybrid_group_frames if is_hybrid(imf.header) else token_group_frames
     yield from frames_of(imf, group, key, loaded, lo - group.first_frame, hi - group.first_frame, batch_size)
-
-
-def _token_group_frames(
-    imf: ImfFile, group: GroupRecord, key: np.ndarray | None, loaded: LoadedModel, lo: int, hi: int, batch_size: int
-) -> Iterator[np.ndarray]:
-    """Frames lo..hi-1 of a token-mode group (0: its keyframe)."""
-    model = loaded.model
-    assert key is not None, "validate_header: a token file names a keyframe codec"
-    assert isinstance(model, IMF) and loaded.tables is not None
-    device = next(model.parameters()).device
-    table = loaded.tables[int(imf.header["table_index"])]
-    with torch.no_grad():
-        state = model.prepare_reference(frames_to_tensor(key[None], device))
-    rows = entropy.decode(group.tokens, group.frame_count - 1, table) if group.frame_count > 1 else np.zeros((0, table.shape[0]), np.int64)
-    tokens = dequantize_tokens(rows, state.token[0].double().cpu().numpy(), float(imf.header["token_step"]))
-    if lo == 0:
-        yield key
-        lo = 1
-    # token row i belongs to frame i + 1
-    for b in range(lo, hi, batch_size):
-        with torch.no_grad():
-            out = model.decode(state, torch.from_numpy(tokens[b - 1 : min(hi, b + batch_size) - 1]).float().to(device))
-        yield from tensor_to_frames(out)
-
-
-def group_base_pictures(imf: ImfFile, group: GroupRecord) -> np.ndarray:
-    """A hybrid group's base picture for each of its frames, (frame_count, B, B, 3), filled
-    as the file's HEAD says (`bp`, `bf`; a file without them codes every frame)."""
-    step, fill = int(imf.header.get("base_step", 1)), str(imf.header.get("base_fill", "repeat"))
-    return base_pictures(group.base or b"", group.frame_count, step, fill)
-
-
-def _hybrid_group_frames(
-    imf: ImfFile, group: GroupRecord, key: np.ndarray | None, loaded: LoadedModel, lo: int, hi: int, batch_size: int
-) -> Iterator[np.ndarray]:
-    """Frames lo..hi-1 of a hybrid group (0: its keyframe, if it has one), from its base layer."""
-    model = loaded.model
-    if not isinstance(model, HybridIMF):
-        raise DecodeError(f"{loaded.path.name} is not a hybrid model, and this file has a base layer")
-    if group.base is None:
-        raise DecodeError(f"group at frame {group.first_frame} has no base layer")
-    bases = group_base_pictures(imf, group)[:hi]
-    side = int(imf.header["base_size"])
-    if bases.shape[1:3] != (side, side):
-        raise DecodeError(
-            f"the base layer of the group at frame {group.first_frame} is {bases.shape[2]}x{bases.shape[1]}, not {side}x{side}"
-        )
-    yield from iter_hybrid_group(model, key, bases, batch_size, next(model.parameters()).device, start=lo)
 
 
 def decode_file(

@@ -10,6 +10,14 @@ from imfcodec.bitstream.header import NO_KEYFRAME
 from ..rate import kbps
 
 
+def group_rows(group_starts: list[int], keyframe_codec: str) -> list[tuple[str, str]]:
+    """The words for groups and keyframes, shared by `encode`'s summary and `info`: a group
+    starts at each of `group_starts`; it carries a keyframe picture unless the codec is none."""
+    shown = f"{group_starts[:12]}{' …' if len(group_starts) > 12 else ''}"
+    pictures = 0 if keyframe_codec == NO_KEYFRAME else len(group_starts)
+    return [("groups", f"{len(group_starts)} starting at frames {shown}"), ("keyframes", f"{pictures} ({keyframe_codec})")]
+
+
 def describe(imf: ImfFile) -> dict[str, Any]:
     """Header fields, timing, keyframes, and bytes and kbps per part of the file."""
     h = imf.header

@@ -12,8 +12,6 @@ integer token (or base picture), never from an earlier drawn frame (docs/ROBUSTN
 from __future__ import annotations
 
 from dataclasses import dataclass
-from fractions import Fraction
-from typing import cast
 
 import av
 import numpy as np
@@ -23,7 +21,7 @@ from imfcodec.bitstream.header import NO_KEYFRAME as NO_KEYFRAME  # re-exported:
 from ..errors import ImfcodecError
 from ..quality import QUALITY_LEVELS, check_quality
 from ..watchdog import call_with_time_limit
-from .color import rgb_to_yuv420, yuv420_to_rgb
+from .pictures import open_decoder, open_encoder, rgb_of, yuv_frame
 
 
 class KeyframeCodecError(ImfcodecError):
@@ -54,22 +52,10 @@ class KeyframeCodec:
 
     def _encode(self, rgb: np.ndarray, quality: int) -> bytes:
         """encode's work, unguarded."""
-        y, u, v = rgb_to_yuv420(rgb)
-        h, w = y.shape
-        ctx = cast(av.VideoCodecContext, av.CodecContext.create(self.encoder, "w"))
-        ctx.width, ctx.height = w, h
-        ctx.pix_fmt = "yuv420p"
-        ctx.time_base = Fraction(1, 25)
-        ctx.framerate = Fraction(25, 1)
         opts = dict(self.options)
         opts[self.quality_option] = str(self.ladder[quality - 1])
-        ctx.options = opts
-        ctx.thread_count = 1  # deterministic output regardless of the host's cores
-        frame = av.VideoFrame(w, h, "yuv420p")
-        for plane, data in zip(frame.planes, (y, u, v)):
-            copy_into_plane(plane, data)
-        frame.pts = 0
-        packets = list(ctx.encode(frame)) + list(ctx.encode(None))
+        ctx = open_encoder(self.encoder, rgb.shape[1], rgb.shape[0], opts)
+        packets = list(ctx.encode(yuv_frame(rgb, 0))) + list(ctx.encode(None))
         payload = b"".join(bytes(p) for p in packets)
         if not payload:
             raise KeyframeCodecError(f"{self.name}: encoder produced no data")
@@ -77,30 +63,14 @@ class KeyframeCodec:
 
     def decode(self, payload: bytes) -> np.ndarray:
         """bytes -> (S, S, 3) uint8 RGB."""
-        ctx = cast(av.VideoCodecContext, av.CodecContext.create(self.decoder, "r"))
-        ctx.thread_count = 1
+        ctx = open_decoder(self.decoder)
         try:
             frames = list(ctx.decode(av.Packet(payload))) + list(ctx.decode(None))
         except av.FFmpegError as exc:
             raise KeyframeCodecError(f"{self.name}: cannot decode keyframe: {exc}") from None
         if not frames:
             raise KeyframeCodecError(f"{self.name}: keyframe decoded to no picture")
-        frame = frames[0]
-        if frame.format.name not in ("yuv420p", "yuvj420p", "yuva420p"):
-            frame = frame.reformat(format="yuv420p")
-        planes = [plane_array(frame.planes[i]) for i in range(3)]
-        return yuv420_to_rgb(*planes)
-
-
-def copy_into_plane(plane: av.video.plane.VideoPlane, data: np.ndarray) -> None:
-    h, w = data.shape
-    buf = np.frombuffer(memoryview(plane), dtype=np.uint8).reshape(-1, plane.line_size)
-    buf[:h, :w] = data
-
-
-def plane_array(plane: av.video.plane.VideoPlane) -> np.ndarray:
-    buf = np.frombuffer(memoryview(plane), dtype=np.uint8).reshape(-1, plane.line_size)
-    return buf[: plane.height, : plane.width].copy()
+        return rgb_of(frames[0])
 
 
 CODECS: dict[str, KeyframeCodec] = {

@@ -9,26 +9,22 @@ frames on every machine (the encoder decodes its own payload: closed loop).
 
 from __future__ import annotations
 
-from fractions import Fraction
-from typing import cast
-
 import av
 import numpy as np
 
 from imfcodec.bitstream.varint import VarintError, decode_varint, encode_varint
 
-from ..errors import ImfcodecError
-from ..watchdog import call_with_time_limit
-from .color import rgb_to_yuv420, yuv420_to_rgb
-from .keyframes import copy_into_plane, plane_array
+from ...errors import ImfcodecError
+from ...watchdog import call_with_time_limit
+from ..options import BASE_SIZES as BASE_SIZES  # re-exported: the layer's shapes live with the options
+from ..options import BASE_STEPS as BASE_STEPS
+from ..pictures import open_decoder, open_encoder, rgb_of, yuv_frame
 
 # Every temporal unit SVT-AV1 emits starts with this 2-byte OBU. The payload's own length
 # prefixes already delimit temporal units, so it is dropped (as MP4 and Matroska do): 250 of
 # a 96² half-rate base's 6,400 bytes over 250 frames. dav1d decodes either form identically,
 # so files written with it still decode.
 TEMPORAL_DELIMITER = b"\x12\x00"
-BASE_SIZES = (64, 96, 128)
-BASE_STEPS = tuple(range(1, 9))  # the base layer holds every n-th frame, up to the format's 8
 MAX_BASE_FRAMES = 1 << 16  # frames in one group's base stream: far above any keyframe interval
 ENCODER_PRESET = (
     4  # SVT-AV1 speed preset, as the anchors: against preset 8, -1.5 % base rate and +0.37 dB on the dev clips (96², CRF 55, low delay)
@@ -76,21 +72,11 @@ def encode_base(frames: np.ndarray, crf: int, low_delay: bool = False) -> bytes:
 def _encode_base(frames: np.ndarray, crf: int, low_delay: bool) -> bytes:
     """encode_base's work, unguarded."""
     t, h, w, _ = frames.shape
-    ctx = av.CodecContext.create("libsvtav1", "w")
-    ctx.width, ctx.height = w, h
-    ctx.pix_fmt = "yuv420p"
-    ctx.time_base = Fraction(1, 25)
-    ctx.framerate = Fraction(25, 1)
     params = "keyint=-1:scd=0" + (":pred-struct=1" if low_delay else "")
-    ctx.options = {"crf": str(crf), "preset": str(ENCODER_PRESET), "svtav1-params": params}
-    ctx.thread_count = 1  # the same bytes whatever the host's cores
+    ctx = open_encoder("libsvtav1", w, h, {"crf": str(crf), "preset": str(ENCODER_PRESET), "svtav1-params": params})
     packets: list[bytes] = []
     for i, rgb in enumerate(frames):
-        frame = av.VideoFrame(w, h, "yuv420p")
-        for plane, data in zip(frame.planes, rgb_to_yuv420(rgb)):
-            copy_into_plane(plane, data)
-        frame.pts = i
-        packets += [bytes(p) for p in ctx.encode(frame)]
+        packets += [bytes(p) for p in ctx.encode(yuv_frame(rgb, i))]
     packets += [bytes(p) for p in ctx.encode(None)]
     if not packets:
         raise BaseLayerError("SVT-AV1 produced no data for the base layer")
@@ -121,15 +107,14 @@ def split_packets(payload: bytes) -> list[bytes]:
 
 def decode_base(payload: bytes, frames: int) -> np.ndarray:
     """Base payload -> (frames, B, B, 3) uint8, in display order (dav1d, fixed-point RGB)."""
-    ctx = cast(av.VideoCodecContext, av.CodecContext.create("libdav1d", "r"))
-    ctx.thread_count = 1
+    ctx = open_decoder("libdav1d")
     out: list[np.ndarray] = []
     try:
         for data in split_packets(payload):
             for frame in ctx.decode(av.Packet(data)):
-                out.append(_to_rgb(frame))
+                out.append(rgb_of(frame))
         for frame in ctx.decode(None):
-            out.append(_to_rgb(frame))
+            out.append(rgb_of(frame))
     except av.FFmpegError as exc:
         raise BaseLayerError(f"cannot decode the base layer: {exc}") from None
     if len(out) != frames:
@@ -137,12 +122,6 @@ def decode_base(payload: bytes, frames: int) -> np.ndarray:
     if len({f.shape for f in out}) > 1:
         raise BaseLayerError(f"base layer changes picture size mid-group ({sorted({f.shape[:2] for f in out})})")
     return np.stack(out)
-
-
-def _to_rgb(frame: av.VideoFrame) -> np.ndarray:
-    if frame.format.name not in ("yuv420p", "yuvj420p"):
-        frame = frame.reformat(format="yuv420p")
-    return yuv420_to_rgb(*[plane_array(frame.planes[i]) for i in range(3)])
 
 
 BASE_FILLS = ("repeat", "linear")

@@ -1,5 +1,5 @@
-"""One hybrid keyframe group from its decoded pictures to frames: shared by the decoder and
-by the encoder's loop, so both compute exactly the same frames."""
+"""The hybrid mode's decoder: one group from its base layer (and keyframe picture, if it has
+one) to frames. The encoder's loop calls the same functions, so both compute the same frames."""
 
 from __future__ import annotations
 
@@ -8,8 +8,13 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from ..frames import frames_to_tensor, tensor_to_frames
-from ..model.hybrid import HybridIMF, upsample
+from imfcodec.bitstream.container import GroupRecord, ImfFile
+
+from ...errors import ImfcodecError
+from ...frames import frames_to_tensor, tensor_to_frames
+from ...model.hybrid import HybridIMF, upsample
+from ...model.weights import LoadedModel
+from .base_layer import base_pictures
 
 
 def iter_hybrid_group(
@@ -52,3 +57,28 @@ def upsampled_frames(bases: np.ndarray, size: int, batch_size: int = 16) -> np.n
     (T, size, size, 3) uint8, what the untrained hybrid and the low-res anchor's idea show."""
     out = [tensor_to_frames(upsample(frames_to_tensor(bases[i : i + batch_size]), size)) for i in range(0, len(bases), batch_size)]
     return np.concatenate(out) if out else np.zeros((0, size, size, 3), np.uint8)
+
+
+def group_base_pictures(imf: ImfFile, group: GroupRecord) -> np.ndarray:
+    """A hybrid group's base picture for each of its frames, (frame_count, B, B, 3), filled
+    as the file's HEAD says (`bp`, `bf`; a file without them codes every frame)."""
+    step, fill = int(imf.header.get("base_step", 1)), str(imf.header.get("base_fill", "repeat"))
+    return base_pictures(group.base or b"", group.frame_count, step, fill)
+
+
+def hybrid_group_frames(
+    imf: ImfFile, group: GroupRecord, key: np.ndarray | None, loaded: LoadedModel, lo: int, hi: int, batch_size: int
+) -> Iterator[np.ndarray]:
+    """Frames lo..hi-1 of a hybrid group (0: its keyframe, if it has one), from its base layer."""
+    model = loaded.model
+    if not isinstance(model, HybridIMF):
+        raise ImfcodecError(f"{loaded.path.name} is not a hybrid model, and this file has a base layer")
+    if group.base is None:
+        raise ImfcodecError(f"group at frame {group.first_frame} has no base layer")
+    bases = group_base_pictures(imf, group)[:hi]
+    side = int(imf.header["base_size"])
+    if bases.shape[1:3] != (side, side):
+        raise ImfcodecError(
+            f"the base layer of the group at frame {group.first_frame} is {bases.shape[2]}x{bases.shape[1]}, not {side}x{side}"
+        )
+    yield from iter_hybrid_group(model, key, bases, batch_size, next(model.parameters()).device, start=lo)

@@ -1,0 +1,107 @@
+"""The hybrid mode's encoder: the layer's shape settled before the header (first pass), then
+groups that end at a scene cut or --max-keyframe-interval, each with its base layer (and a
+keyframe picture only with --keyframe-codec). The in-loop PSNR is the decoder's own output."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections.abc import Callable, Iterator
+
+import numpy as np
+
+from imfcodec.bitstream.container import GroupRecord, Writer
+
+from ...frames import psnr_per_frame
+from ...model.hybrid import HybridIMF
+from ...model.weights import LoadedModel
+from ..batching import MODEL_BATCH
+from ..keyframes import NO_KEYFRAME, get_codec
+from ..options import EncodeOptions
+from ..summary import SCENE_CUT_PSNR, EncodeSummary
+from .base_layer import base_pictures, downscale, encode_base
+from .decode import decode_hybrid_group, upsampled_frames
+from .first_pass import choose_layer
+from .rate_control import fit_group, group_budget
+
+
+def settle_layer(frames: Iterator[np.ndarray], options: EncodeOptions, fps: float) -> tuple[Iterator[np.ndarray], EncodeOptions]:
+    """`options` with base_size and base_step concrete, and the frames to code (the first
+    group is read ahead for the first pass, which runs only where the rate chooses the layer:
+    the header names the layer, so this comes first)."""
+    if options.base_size is not None and options.base_step is not None:
+        return frames, options
+    assert options.bitrate_kbps is not None, "EncodeOptions.resolved: only the rate leaves the layer open"
+    first = list(itertools.islice(frames, options.max_keyframe_interval))
+    frames = itertools.chain(first, frames)
+    if not first:  # an empty input: the encoder reports it; any layer will do
+        return frames, dataclasses.replace(options, base_size=options.base_size or 64, base_step=options.base_step or 1)
+    keyframe_bytes = 0 if options.keyframes == NO_KEYFRAME else len(get_codec(options.keyframes).encode(first[0], 1))
+    group = np.stack(first)
+
+    def upscaled_psnr(pictures: np.ndarray) -> float:
+        return float(psnr_per_frame(upsampled_frames(pictures, group.shape[1]), group).mean())
+
+    side, step = choose_layer(
+        group,
+        options.bitrate_kbps,
+        fps,
+        keyframe_bytes,
+        options.low_delay,
+        options.base_fill,
+        upscaled_psnr,
+        side=options.base_size,
+        step=options.base_step,
+    )
+    return frames, dataclasses.replace(options, base_size=side, base_step=step)
+
+
+def code_hybrid(
+    frames: Iterator[np.ndarray],
+    writer: Writer,
+    loaded: LoadedModel,
+    options: EncodeOptions,
+    summary: EncodeSummary,
+    report: Callable[[], None],
+) -> None:
+    """Code every frame of `frames` (S, S, 3) uint8 into `writer`'s groups; `options`
+    resolved and its layer settled (settle_layer)."""
+    model = loaded.model
+    assert isinstance(model, HybridIMF) and options.base_size and options.base_step and options.quality
+    side, step, quality = options.base_size, options.base_step, options.quality
+    device = next(model.parameters()).device
+    codec = None if options.keyframes == NO_KEYFRAME else get_codec(options.keyframes)
+
+    def encode_keyframe(frame: np.ndarray, q: int) -> bytes:
+        return b"" if codec is None else codec.encode(frame, q)
+
+    def code_group(first: int, group: np.ndarray) -> None:
+        low = downscale(group[::step], side)
+        if options.bitrate_kbps is None:
+            assert options.base_crf is not None
+            keyframe = encode_keyframe(group[0], quality)
+            base = encode_base(low, options.base_crf, options.low_delay)
+        else:
+            group_bytes = group_budget(options.bitrate_kbps, len(group), summary.fps, first=first == 0)
+            keyframe, base = fit_group(lambda q: encode_keyframe(group[0], q), quality, low, group_bytes, options.low_delay)
+        pictures = base_pictures(base, len(group), step, options.base_fill)
+        decoded = decode_hybrid_group(model, None if codec is None else codec.decode(keyframe), pictures, MODEL_BATCH, device)
+        writer.write_group(GroupRecord(first, len(group), keyframe, b"", base))
+        summary.keyframes += 1
+        summary.keyframe_positions.append(first)
+        summary.keyframe_bytes += len(keyframe)
+        summary.base_bytes += len(base)
+        summary.psnr_sum += float(psnr_per_frame(decoded, group).sum())
+
+    pending: list[np.ndarray] = []
+    for frame in frames:
+        cut = bool(pending) and psnr_per_frame(pending[-1][None], frame[None])[0] < SCENE_CUT_PSNR
+        if cut or len(pending) == options.max_keyframe_interval:
+            code_group(summary.frames - len(pending), np.stack(pending))
+            pending = []
+            report()
+        pending.append(frame)
+        summary.frames += 1
+    if pending:
+        code_group(summary.frames - len(pending), np.stack(pending))
+        report()

@@ -1,0 +1,102 @@
+"""--bitrate's first pass: the base layer's shape (side B, picture step n) for the whole
+file, chosen once on the first group's frames before the header is written. The one place
+where a rate-controlled file's layer is decided.
+
+The ladder starts from the target (base_side_for, base_step_for), goes to cheaper layers
+(fewer pictures first, then a smaller side), keeps the first LAYER_CANDIDATES whose base at
+the highest CRF fits the first group's budget, fits each to that budget and keeps the one
+whose bicubic upscale is closest to the frames. `--base-size` / `--base-step` given with
+the rate pin that coordinate of the ladder; the first pass chooses the other.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+
+import numpy as np
+
+from ..options import BASE_SIZES, BASE_STEPS
+from .base_layer import base_pictures, downscale, encode_base
+from .rate_control import CRF_RANGE, fit_base, group_budget
+
+LAYER_CANDIDATES = 3  # layers the first pass fits and scores: each costs a CRF search on the first group
+
+
+def base_side_for(kbps: float) -> int:
+    """Where the ladder starts, side: from the random-access low-res front of the six dev
+    clips (docs/BENCHMARKS.md): 64² up to 4 kbps, 96² to 9 kbps (where the model's gain,
+    +0.4 dB at 96² against +0.05 at 128², keeps it level with the anchor's 128²), 128² above."""
+    return 64 if kbps < 4 else 96 if kbps < 9 else 128
+
+
+def base_step_for(kbps: float, fps: float) -> int:
+    """Where the ladder starts, picture step at `fps`: about 12.5 pictures a second (every
+    second frame at 25–30 fps) lead the same front up to 15 kbps, 25 a second above. A 60 fps
+    clip (the dev clip imf-face) gets the same picture rates (every 5th frame) instead of
+    spending 2.4× the bits per second on pictures; the step stops at the format's 8."""
+    pictures_per_second = 12.5 if kbps < 15 else 25.0
+    return min(BASE_STEPS[-1], max(1, round(fps / pictures_per_second)))
+
+
+def layer_ladder(side: int, step: int, fixed_side: bool = False, fixed_step: bool = False) -> list[tuple[int, int]]:
+    """(side, step) from the given one to the cheapest: fewer pictures first, then a smaller
+    side; a fixed coordinate stays. On the random-access low-res front (six dev clips) 96² at
+    every second frame gives 30.76 dB at 7.41 kbps where 64² at every frame gives 28.79 dB at
+    7.92: dropping pictures costs less than dropping resolution at these rates."""
+    sides = [side] if fixed_side else [s for s in sorted(BASE_SIZES, reverse=True) if s <= side]
+    steps = [step] if fixed_step else [k for k in BASE_STEPS if k >= step]
+    return [(s, k) for s in sides for k in steps]
+
+
+def first_pass_budget(first_group: np.ndarray, kbps: float, fps: float, keyframe_bytes: int) -> float:
+    """Bytes the first group's base layer may take beside its smallest keyframe."""
+    return group_budget(kbps, len(first_group), fps, first=True) - keyframe_bytes
+
+
+def _fitting_layers(
+    first_group: np.ndarray, budget: float, ladder: list[tuple[int, int]], low_delay: bool
+) -> Iterator[tuple[tuple[int, int], np.ndarray, bytes]]:
+    """(layer, its downscaled pictures, its base layer at the highest CRF) for each layer of
+    the ladder whose cheapest base layer fits `budget` bytes, in ladder order."""
+    for s, k in ladder:
+        low = downscale(first_group[::k], s)
+        floor = encode_base(low, CRF_RANGE[1], low_delay)
+        if len(floor) <= budget:
+            yield (s, k), low, floor
+
+
+def choose_layer(
+    first_group: np.ndarray,
+    kbps: float,
+    fps: float,
+    keyframe_bytes: int,
+    low_delay: bool,
+    fill: str,
+    score: Callable[[np.ndarray], float],
+    side: int | None = None,
+    step: int | None = None,
+    candidates: int = LAYER_CANDIDATES,
+) -> tuple[int, int]:
+    """The base layer (side, step) for a file at `kbps`, from its first group's frames
+    (T, S, S, 3) uint8 at `fps`; `side`/`step` pin that coordinate. Of the first
+    `candidates` affordable layers, the one whose base layer, fitted to the first group's
+    budget, scores highest: `score` gets the group's base pictures (T, B, B, 3) as the
+    decoder fills them (`fill`). The ladder's first fit is not always the best: a still
+    head (dev clip lp-d19 at 3 kbps) keeps more detail in fewer, better pictures. When no
+    layer fits, the ladder's cheapest (the file then lands above its target)."""
+    ladder = layer_ladder(
+        base_side_for(kbps) if side is None else side,
+        base_step_for(kbps, fps) if step is None else step,
+        side is not None,
+        step is not None,
+    )
+    budget = first_pass_budget(first_group, kbps, fps, keyframe_bytes)
+    fitting = list(itertools.islice(_fitting_layers(first_group, budget, ladder, low_delay), candidates))
+    if len(fitting) <= 1:
+        return fitting[0][0] if fitting else ladder[-1]
+    scores = {}
+    for (s, k), low, floor in fitting:
+        payload, _ = fit_base(low, budget, low_delay, floor)  # the floor check coded CRF_RANGE[1] already
+        scores[(s, k)] = score(base_pictures(payload, len(first_group), k, fill))
+    return max(scores, key=lambda layer: scores[layer])  # the first of equals: the ladder's order
