@@ -17,8 +17,8 @@ from ..quality import quality_step
 from .audio import encode_audio
 from .batching import MODEL_BATCH as MODEL_BATCH  # re-exported: the encoder's fixed batch
 from .hybrid.encode import code_hybrid, settle_layer
-from .options import EncodeOptions as EncodeOptions  # re-exported: what encode_video takes
 from .options import EncodeError as EncodeError  # re-exported
+from .options import EncodeOptions as EncodeOptions  # re-exported: what encode_video takes
 from .options import OptionError, is_hybrid
 from .summary import EncodeSummary as EncodeSummary  # re-exported: what encode_video returns
 from .tokens.encode import code_tokens
