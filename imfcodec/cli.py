@@ -2,31 +2,23 @@
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from fractions import Fraction
 from pathlib import Path
 from typing import Optional
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from .bench.protocol import PROTOCOL_FRAMES, PROTOCOL_SIZE
+from .cli_common import DEBUG_ENV, console, device_named, encode_summary_table, errors, frame_rate, progress, say
 from .errors import ImfcodecError
 from .rate import DEFAULT_BITRATE_KBPS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="imfcodec: a neural video codec for talking heads (IMF).")
-console = Console(stderr=True)
-
-
-DEBUG_ENV = "IMFCODEC_DEBUG"
 
 
 @app.callback()
@@ -35,76 +27,6 @@ def _global_options(
 ) -> None:
     if debug:
         os.environ[DEBUG_ENV] = "1"
-
-
-def _say(message: str) -> None:
-    console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True, markup=True)
-
-
-@contextmanager
-def _errors(output: Path | None = None, interrupted: str = "nothing was written") -> Iterator[None]:
-    """Turn every failure into one line on stderr and a non-zero exit.
-
-    ImfcodecError is the user's to fix (exit 1); an operating-system error names its file
-    (exit 1); anything else is a bug in imfcodec: named with how to see its traceback (exit 2).
-    """
-    try:
-        yield
-    except ImfcodecError as exc:
-        _say(escape(str(exc)))
-        raise typer.Exit(1) from None
-    except OSError as exc:
-        if exc.errno == errno.ENOSPC:
-            _say(f"disk full while writing {escape(str(output or 'the output'))}")
-        else:
-            where = exc.filename or output or ""
-            _say(escape(f"{exc.strerror or exc}: {where}"))
-        raise typer.Exit(1) from None
-    except KeyboardInterrupt:
-        console.print(f"[red]interrupted[/red]: {interrupted}")
-        raise typer.Exit(130) from None
-    except Exception as exc:
-        if os.environ.get(DEBUG_ENV):
-            raise
-        _say(escape(f"internal error {type(exc).__name__}: {exc} (a bug in imfcodec; rerun with --debug for the traceback)"))
-        raise typer.Exit(2) from None
-
-
-def _device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ImfcodecError("--device cuda: no CUDA device is available")
-    if name not in ("cpu", "cuda"):
-        raise ImfcodecError(f"--device must be auto, cpu or cuda, got {name!r}")
-    return name
-
-
-def _frame_rate(text: str) -> Fraction:
-    """'25', '29.97' or '30000/1001' -> a positive Fraction."""
-    try:
-        rate = Fraction(text).limit_denominator(1_000_000)
-    except (ValueError, ZeroDivisionError):
-        raise ImfcodecError(f"--fps {text!r}: not a frame rate (25, 29.97 or 30000/1001)") from None
-    if not 0 < rate <= 1000:
-        raise ImfcodecError(f"--fps {text!r}: must be above 0 and at most 1000")
-    return rate
-
-
-def _progress(quiet: bool, label: str) -> Progress:
-    return Progress(
-        TextColumn(label),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TaskProgressColumn(),
-        TextColumn("{task.fields[fps]} fps"),
-        TimeRemainingColumn(),
-        console=console,
-        disable=quiet,
-        transient=True,  # an error then leaves only its own line
-    )
 
 
 HYBRID_PANEL = "Hybrid mode (the default)"
@@ -116,21 +38,21 @@ def encode(
     input: Path = typer.Argument(..., help="Any video ffmpeg can read, a folder of images or a pattern such as frames/%05d.png."),
     output: Path = typer.Argument(..., help="The .imf file to write."),
     model: Optional[str] = typer.Option(
-        None, help="Shipped model name or .safetensors path. [default: the shipped hybrid model; with --base-size 0 the token model]"
+        None, help="Shipped model name or .safetensors path. \\[default: the shipped hybrid model; with --base-size 0 the token model]"
     ),
     bitrate: Optional[float] = typer.Option(
         None,
-        help=f"Video kbps to land on (audio apart); each group's CRF is chosen for it. [default: {DEFAULT_BITRATE_KBPS:g} unless --base-crf]",
+        help=f"Video kbps to land on (audio apart); each group's CRF is chosen for it. \\[default: {DEFAULT_BITRATE_KBPS:g} unless --base-crf]",
         rich_help_panel=HYBRID_PANEL,
     ),
     base_size: Optional[int] = typer.Option(
         None,
-        help="Side of the base layer: 64, 96 or 128 (fixes it; the rate picks the rest); 0: the token mode. [default: chosen by --bitrate]",
+        help="Side of the base layer: 64, 96 or 128 (fixes it; the rate picks the rest); 0: the token mode. \\[default: chosen by --bitrate]",
         rich_help_panel=HYBRID_PANEL,
     ),
     base_step: Optional[int] = typer.Option(
         None,
-        help="n: a base picture every n-th frame (1..8), the others blended. [default: chosen by --bitrate; 1 with --base-crf]",
+        help="n: a base picture every n-th frame (1..8), the others blended. \\[default: chosen by --bitrate; 1 with --base-crf]",
         rich_help_panel=HYBRID_PANEL,
     ),
     base_crf: Optional[int] = typer.Option(
@@ -143,18 +65,18 @@ def encode(
     ),
     keyframe_codec: Optional[str] = typer.Option(
         None,
-        help="none: groups without a keyframe picture; av1, hevc or webp: one per group. [default: none; av1 in the token mode]",
+        help="none: groups without a keyframe picture; av1, hevc or webp: one per group. \\[default: none; av1 in the token mode]",
         rich_help_panel=HYBRID_PANEL,
     ),
     quality: Optional[int] = typer.Option(
         None,
         help="1 (smallest) .. 8 (best): token step and keyframe quality; in the hybrid mode the keyframe picture's (needs "
-        "--keyframe-codec). [default: 3]",
+        "--keyframe-codec). \\[default: 3]",
         rich_help_panel=TOKEN_PANEL,
     ),
     refresh_psnr: Optional[float] = typer.Option(
         None,
-        help="New keyframe where a reconstructed frame falls below this PSNR (dB); 0 disables. [default: 20]",
+        help="New keyframe where a reconstructed frame falls below this PSNR (dB); 0 disables. \\[default: 20]",
         rich_help_panel=TOKEN_PANEL,
     ),
     max_keyframe_interval: int = typer.Option(250, min=1, help="Longest group, frames."),
@@ -167,7 +89,7 @@ def encode(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
 ) -> None:
     """Encode a video into an .imf file: the hybrid mode at 4 kbps unless asked otherwise."""
-    with _errors(output):
+    with errors(output):
         from .codec.encoder import EncodeOptions, encode_video
         from .codec.options import is_hybrid
         from .model.weights import DEFAULT_MODEL, DEFAULT_TOKEN_MODEL, load_weights, resolve_model
@@ -176,7 +98,7 @@ def encode(
             raise ImfcodecError(f"{output}: the output name must end in .imf")
         if audio_bitrate != 16 and no_audio:
             raise ImfcodecError("--audio-bitrate and --no-audio: there is no audio to give a rate to; give one of them")
-        loaded = load_weights(resolve_model(model or (DEFAULT_TOKEN_MODEL if base_size == 0 else DEFAULT_MODEL)), _device(device))
+        loaded = load_weights(resolve_model(model or (DEFAULT_TOKEN_MODEL if base_size == 0 else DEFAULT_MODEL)), device_named(device))
         options = EncodeOptions(
             quality=quality,
             max_keyframe_interval=max_keyframe_interval,
@@ -185,7 +107,7 @@ def encode(
             audio=not no_audio,
             audio_bitrate_kbps=audio_bitrate,
             max_frames=frames,
-            sequence_fps=_frame_rate(fps),
+            sequence_fps=frame_rate(fps),
             base_size=base_size,
             base_crf=base_crf,
             low_delay=low_delay,
@@ -193,7 +115,7 @@ def encode(
             bitrate_kbps=bitrate,
             keyframe_codec=keyframe_codec,
         ).resolved(is_hybrid(loaded))
-        with _progress(quiet, "encode") as bar:
+        with progress(quiet, "encode") as bar:
             task = bar.add_task("encode", total=None, fps="-")
             import time
 
@@ -203,22 +125,9 @@ def encode(
                 bar.update(task, completed=done, total=total, fps=f"{done / max(time.time() - t0, 1e-9):.1f}")
 
             summary = encode_video(input, output, loaded, options, report)
-        from .codec.info import group_rows
 
         if not quiet:
-            rate = summary.kbps()
-            table = Table(title=f"{output}", show_header=False)
-            table.add_row("frames", f"{summary.frames} ({summary.frames / summary.fps:.2f} s at {summary.fps:.3f} fps)")
-            for row in group_rows(summary.keyframe_positions, options.keyframes):
-                table.add_row(*row)
-            table.add_row(
-                "rate",
-                f"{rate['total']:.2f} kbps = keyframes {rate['keyframes']:.2f} + base {rate['base']:.2f} + tokens {rate['tokens']:.2f} "
-                f"+ overhead {rate['overhead']:.2f} + audio {rate['audio']:.2f}",
-            )
-            table.add_row("in-loop PSNR", f"{summary.mean_psnr:.2f} dB (RGB, vs the {loaded.model.config.size}² source)")
-            table.add_row("speed", f"{summary.frames / summary.seconds:.1f} frames/s")
-            console.print(table)
+            console.print(encode_summary_table(output, summary, options.keyframes, loaded.model.config.size))
 
 
 @app.command()
@@ -234,7 +143,7 @@ def decode(
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Decode an .imf file to video or PNG frames."""
-    with _errors(output):
+    with errors(output):
         from .codec.decoder import DecodeOptions, decode_file, read_imf
         from .model.weights import load_weights, model_for_file
 
@@ -250,11 +159,11 @@ def decode(
 
         for message in imf.damage:
             damaged(message)
-        loaded = load_weights(model_for_file(imf.header["model_id"], model), _device(device))
+        loaded = load_weights(model_for_file(imf.header["model_id"], model), device_named(device))
         import time
 
         t0 = time.time()
-        with _progress(quiet, "decode") as bar:
+        with progress(quiet, "decode") as bar:
             task = bar.add_task("decode", total=None, fps="-")
 
             def report(done: int, total: int) -> None:
@@ -282,7 +191,7 @@ def sample(
     synthetic: bool = typer.Option(False, help="ffmpeg's testsrc2 pattern with a tone instead of the real talking head."),
 ) -> None:
     """Write a sample clip: 5 s of a real talking head (shipped in the package), or --synthetic."""
-    with _errors(output):
+    with errors(output):
         from .codec.sample import make_synthetic_sample, write_sample
 
         path = make_synthetic_sample(output) if synthetic else write_sample(output)
@@ -300,7 +209,7 @@ def compare(
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Source | imfcodec | a conventional codec at the same rate, side by side, and a PSNR plot."""
-    with _errors(output):
+    with errors(output):
         from .bench.compare import compare as run_compare
         from .codec.decoder import read_imf
         from .model.weights import load_weights, model_for_file
@@ -320,7 +229,7 @@ def info(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Describe an .imf file: header, groups and keyframes, bytes and kbps per part."""
-    with _errors():
+    with errors():
         from imfcodec.bitstream.container import Reader
 
         from .codec.info import describe, group_rows
@@ -366,7 +275,7 @@ def train(
     init_from: Optional[Path] = typer.Option(None, help="Start from a checkpoint (or a run's last one) with a fresh optimiser."),
 ) -> None:
     """Train an IMF model (AMP, DDP through torch's elastic launcher); `imfcodec export` freezes a run."""
-    with _errors(interrupted=escape(f"the checkpoints in {out} are kept; --resume continues from the last")):
+    with errors(interrupted=escape(f"the checkpoints in {out} are kept; --resume continues from the last")):
         import dataclasses
 
         from imfcodec.model.config import preset as model_preset
@@ -405,7 +314,7 @@ def export_cmd(
     notes: str = typer.Option("", help="A sentence for the model card."),
 ) -> None:
     """Freeze a training run into inference weights with integer entropy tables and a model card."""
-    with _errors(output):
+    with errors(output):
         from imfcodec.training.export import export_run
 
         model_id = export_run(run_dir, output, data=data, val=val, notes=notes)
@@ -415,7 +324,7 @@ def export_cmd(
 @app.command()
 def bench(
     videos: list[Path] = typer.Argument(..., help="Clips to measure."),
-    model: Optional[str] = typer.Option(None, help="Model name or path. [default: the shipped hybrid model]"),
+    model: Optional[str] = typer.Option(None, help="Model name or path. \\[default: the shipped hybrid model]"),
     points: str = typer.Option(
         "bitrate_kbps=3;bitrate_kbps=4;bitrate_kbps=5;bitrate_kbps=8",
         help="imfcodec operating points: 'k=v,k=v;...' of encode's options: bitrate_kbps, base_size, base_crf, base_step, "
@@ -432,7 +341,7 @@ def bench(
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Rate–distortion against x264, x265 and SVT-AV1 (shared/EVALUATION.md conditions)."""
-    with _errors():
+    with errors():
         from .bench.run import run_bench
 
         run_bench(
@@ -443,7 +352,7 @@ def bench(
             frames=frames,
             size=size,
             out=out,
-            device=_device(device),
+            device=device_named(device),
             quiet=quiet,
             console=console,
         )
@@ -473,7 +382,7 @@ def main() -> None:
             sys.exit(0)
         ctx = getattr(exc, "ctx", None)
         name = getattr(ctx, "command_path", None) or "imfcodec"
-        _say(escape(f"{exc.format_message()} (see {name} --help)"))
+        say(escape(f"{exc.format_message()} (see {name} --help)"))
         sys.exit(int(exc.exit_code))
     sys.exit(code if isinstance(code, int) else 0)
 
