@@ -41,7 +41,7 @@ def read_imf(path: str | Path, resilient: bool = False) -> ImfFile:
 
 def check_model(imf: ImfFile, loaded: LoadedModel) -> None:
     want = imf.header.get("model_id")
-    if want != loaded.model_id:
+    if not isinstance(want, str) or not loaded.decodes(want):
         raise DecodeError(f"model mismatch: the file needs model {want}, the loaded model is {loaded.model_id}")
     h, config = imf.header, loaded.model.config
     if h["size"] != config.size:

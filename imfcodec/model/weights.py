@@ -54,6 +54,13 @@ class LoadedModel:
     model_id: str
     provenance: dict[str, Any]
     path: Path
+    # Ids of earlier forms of these weights (the fp32 export a shipped fp16 file was rounded
+    # from) whose files this model decodes within the golden tolerance (tests/golden.py).
+    supersedes: tuple[str, ...] = ()
+
+    def decodes(self, model_id: str) -> bool:
+        """Whether a file whose header names `model_id` is this model's to decode."""
+        return model_id == self.model_id or model_id in self.supersedes
 
 
 def file_sha256(path: Path) -> str:
@@ -84,9 +91,11 @@ def save_weights(
     tables: np.ndarray | None = None,
     provenance: dict[str, Any] | None = None,
     dtype: torch.dtype = torch.float32,
+    supersedes: tuple[str, ...] = (),
 ) -> str:
     """Write `path` (.safetensors) and its .json sidecar atomically; returns the model id.
-    `dtype`: how floating-point tensors are stored (fp32, or fp16 at half the size)."""
+    `dtype`: how floating-point tensors are stored (fp32, or fp16 at half the size);
+    `supersedes`: ids of earlier forms of the same weights whose files it decodes."""
     path = Path(path)
     tensors = {k: (v.to(dtype) if v.is_floating_point() else v).detach().cpu().contiguous() for k, v in model.state_dict().items()}
     if tables is not None:
@@ -102,6 +111,8 @@ def save_weights(
         "provenance": provenance or {},
         "has_entropy_tables": tables is not None,
     }
+    if supersedes:
+        sidecar["supersedes"] = list(supersedes)
     atomic.write_text(path.with_suffix(".json"), json.dumps(sidecar, indent=2, sort_keys=True) + "\n")
     return model_id
 
@@ -178,8 +189,10 @@ def load_weights(path: str | Path, device: str | torch.device = "cpu") -> Loaded
         model_id = _single_file_id(tensors, manifest["config"], provenance)
         if model_id != manifest["model_id"]:
             raise WeightsError(f"{path}: its tensors and config hash to {model_id[:12]}…, not the recorded id {manifest['model_id'][:12]}…")
+        supersedes = manifest.get("supersedes", [])
     else:
         meta = _read_safetensors_metadata(path)
+        supersedes = _sidecar(path).get("supersedes", [])
         config = IMFConfig.from_dict(meta["config"])
         provenance = meta.get("provenance", {})
         tensors = load_file(str(path), device="cpu")
@@ -203,7 +216,17 @@ def load_weights(path: str | Path, device: str | torch.device = "cpu") -> Loaded
         model_id=model_id,
         provenance=provenance,
         path=path,
+        supersedes=tuple(str(i) for i in supersedes) if isinstance(supersedes, list) else (),
     )
+
+
+def _sidecar(path: Path) -> dict[str, Any]:
+    """The JSON beside a .safetensors file, or {} where there is none or it is unreadable."""
+    try:
+        data = json.loads(path.with_suffix(".json").read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def shipped_models() -> dict[str, Path]:
@@ -234,11 +257,10 @@ def resolve_model(name_or_path: str | None) -> Path:
 def find_model_by_id(model_id: str) -> Path | None:
     """The shipped model whose id is `model_id`, if this installation has it."""
     for path in shipped_models().values():
-        try:
-            recorded = json.loads(path.with_suffix(".json").read_text()).get("model_id")
-        except (OSError, json.JSONDecodeError):
-            recorded = None
-        if recorded != model_id:
+        sidecar = _sidecar(path)
+        if model_id in sidecar.get("supersedes", []):
+            return path  # a file of an earlier form of these weights (load_weights checks the current id)
+        if sidecar.get("model_id") != model_id:
             continue
         if path.suffix == ".json":
             return path  # load_weights checks the id against the tensors it rebuilds it from
