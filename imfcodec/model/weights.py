@@ -92,12 +92,21 @@ def save_weights(
     provenance: dict[str, Any] | None = None,
     dtype: torch.dtype = torch.float32,
     supersedes: tuple[str, ...] = (),
+    keep_fp32: tuple[str, ...] = (),
 ) -> str:
     """Write `path` (.safetensors) and its .json sidecar atomically; returns the model id.
     `dtype`: how floating-point tensors are stored (fp32, or fp16 at half the size);
-    `supersedes`: ids of earlier forms of the same weights whose files it decodes."""
+    `supersedes`: ids of earlier forms of the same weights whose files it decodes;
+    `keep_fp32`: name prefixes of tensors stored in fp32 whatever `dtype` (a token model's ET:
+    its token of the keyframe starts every group's prediction, and fp16 moves it)."""
     path = Path(path)
-    tensors = {k: (v.to(dtype) if v.is_floating_point() else v).detach().cpu().contiguous() for k, v in model.state_dict().items()}
+
+    def stored(name: str, v: torch.Tensor) -> torch.Tensor:
+        if not v.is_floating_point() or name.startswith(keep_fp32):
+            return v.detach().cpu().contiguous()
+        return v.to(dtype).detach().cpu().contiguous()
+
+    tensors = {k: stored(k, v) for k, v in model.state_dict().items()}
     if tables is not None:
         tensors[TABLES_KEY] = torch.from_numpy(np.ascontiguousarray(tables, dtype=np.int32))
     config = json.loads(model.config.to_json())
