@@ -340,7 +340,7 @@ def bench(
     device: str = typer.Option("auto"),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
-    """Rate–distortion against x264, x265 and SVT-AV1 (shared/EVALUATION.md conditions)."""
+    """Rate–distortion against x264, x265 and SVT-AV1 (the EVALUATION.md conditions)."""
     with errors():
         from .bench.run import run_bench
 

@@ -43,7 +43,11 @@ def main() -> None:
         print(f"{name}: {new_id} (supersedes {old_id})")
     card = SHIPPED_DIR / f"{path.stem}.md"
     if card.is_file():
-        text = re.sub(r"Model id \(SHA-256 of the \.safetensors\): `[0-9a-f]{64}`", f"Model id (SHA-256 of the .safetensors): `{model_id}`", card.read_text())
+        text = re.sub(
+            r"Model id \(SHA-256 of the \.safetensors\): `[0-9a-f]{64}`",
+            f"Model id (SHA-256 of the .safetensors): `{model_id}`",
+            card.read_text(),
+        )
         text += f"\n\n## Stored in fp16\n\nThe weights are the fp32 export's (`{loaded.model_id}`) rounded to fp16; that id's files decode with these weights within the golden tolerance (tests/golden.py). {args.measured}\n"
         card.write_text(text)
     print(f"{path.name}: {model_id} (supersedes {', '.join(supersedes)})")

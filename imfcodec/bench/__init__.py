@@ -1,1 +1,1 @@
-"""Rate–distortion benchmarking under the fixed test conditions (shared EVALUATION.md)."""
+"""Rate–distortion benchmarking under the fixed test conditions (EVALUATION.md)."""

@@ -1,7 +1,9 @@
 """The hybrid model: IMF's parts restoring a low-resolution base picture with the keyframe.
 
-Every frame also travels as a B×B AV1 picture (imfcodec/codec/base_layer.py). The decoder
-upsamples it (bicubic) to u_t and adds a residual drawn from the keyframe's detail:
+Every p-th frame travels as a B×B AV1 picture (imfcodec/codec/hybrid/base_layer.py), the
+frames between get the blend of their coded neighbours. The decoder upsamples each frame's
+base picture (bicubic) to u_t and adds a residual drawn from the reference's detail (the
+group's keyframe picture, or in files without one its first base picture upscaled):
 
   keyframe x̂_ref ──EF──> values (sharp features)           } once per keyframe group
   u_0 = up(base_0) ──ES──> keys (the keyframe as the base shows it)

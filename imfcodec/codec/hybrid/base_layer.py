@@ -1,5 +1,6 @@
-"""The hybrid mode's base layer: every frame of a keyframe group, downscaled to B×B and
-coded by SVT-AV1 as one closed GOP, so that each group decodes on its own.
+"""The hybrid mode's base layer: every p-th frame of a group (p = the header's base_step),
+downscaled to B×B and coded by SVT-AV1 as one closed GOP, so that each group decodes on its
+own; the frames between get a picture by repetition or the integer blend (fill_skipped).
 
 The payload is the encoder's packets in decode order, each prefixed by its length
 (docs/FORMAT.md, GRUP in 1.1). Decoding is dav1d's, bit-exact by the AV1 standard, and the
