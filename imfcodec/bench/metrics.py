@@ -12,10 +12,9 @@ from ..frames import psnr_per_frame
 _KR, _KB = BT709_KR, BT709_KB
 
 
-def psnr(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
-    """PSNR in dB between two arrays; identical inputs give 100 dB."""
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return 100.0 if mse == 0 else 10 * np.log10(peak**2 / mse)
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB between two uint8 arrays of any shape, peak 255; identical inputs give 100."""
+    return float(psnr_per_frame(np.asarray(a)[None], np.asarray(b)[None])[0])
 
 
 def psnr_rgb_per_frame(ref: np.ndarray, test: np.ndarray) -> np.ndarray:
