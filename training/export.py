@@ -17,7 +17,9 @@ import torch
 from imfcodec.bench.protocol import PROTOCOL_FRAMES
 from imfcodec.codec.tokens.quantize import quantize_tokens
 from imfcodec.frames import frames_to_tensor
-from imfcodec.model import HybridIMF, count_parameters
+from imfcodec.model import build_model as build_network
+from imfcodec.model import count_parameters
+from imfcodec.model.build import HYBRID_MODELS
 from imfcodec.model.prior import fit_scales, frozen_tables
 from imfcodec.model.weights import save_weights
 from imfcodec.quality import QUALITY_STEPS
@@ -213,7 +215,8 @@ def export_hybrid_run(run_dir: Path, cfg: TrainConfig, ckpt: Path, output: Path,
     from .data import load_validation_clips
     from .hybrid import VALIDATION_VARIANT, HybridGenerator, evaluate_hybrid_clips
 
-    model = HybridIMF(cfg.model)
+    model = build_network(cfg.model)
+    assert isinstance(model, HYBRID_MODELS), "a hybrid run's recipe builds a hybrid"
     averaged = cfg.optim.ema_decay > 0
     state = load_checkpoint(ckpt, {"generator_ema" if averaged else "generator": HybridGenerator(model)})
     if state["absent_modules"]:

@@ -20,6 +20,8 @@ from imfcodec.codec.hybrid.base_layer import base_pictures, downscale, encode_ba
 from imfcodec.codec.hybrid.decode import decode_hybrid_group, reference_picture, upsampled_frames
 from imfcodec.codec.keyframes import DEFAULT_KEYFRAME_CODEC, get_codec
 from imfcodec.frames import frames_to_tensor, psnr_per_frame, tensor_to_frames
+from imfcodec.model.build import HybridModel, build_model
+from imfcodec.model.flow_hybrid import FlowHybrid
 from imfcodec.model.hybrid import HybridIMF
 from imfcodec.rate import kbps
 
@@ -32,17 +34,29 @@ BASE_GOP = 250  # frames per closed GOP in the cache: the codec's default --max-
 VALIDATION_VARIANT = (96, 50)  # (side, CRF) of the base layer the dev numbers are measured at
 
 
+FLOW_TRAIN_CROP = 128  # hybrid v2 trains its refiner on this window of each frame (the flow on whole frames)
+
+
 class HybridGenerator(nn.Module):
     """The hybrid model as the optimiser sees it (one module for DDP)."""
 
-    def __init__(self, model: HybridIMF) -> None:
+    def __init__(self, model: HybridModel) -> None:
         super().__init__()
         self.model = model
 
     def forward(
-        self, keyframe: torch.Tensor, keyframe_base: torch.Tensor, bases: torch.Tensor, frames: torch.Tensor
+        self,
+        keyframe: torch.Tensor,
+        keyframe_base: torch.Tensor,
+        bases: torch.Tensor,
+        frames: torch.Tensor,
+        crop: tuple[int, int, int] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """-> (frames (B, 3, S, S), the tokens' bits (B,), zero for a model without tokens)."""
+        """-> (frames (B, 3, S, S), or the `crop` window of them (hybrid v2), the tokens' bits
+        (B,), zero for a model without tokens)."""
+        if crop is not None:
+            assert isinstance(self.model, FlowHybrid), "only hybrid v2 trains on a window"
+            return self.model(keyframe, keyframe_base, bases, frames, crop=crop)
         return self.model(keyframe, keyframe_base, bases, frames)
 
 
@@ -121,7 +135,7 @@ def sample_hybrid_pairs(
 
 @torch.no_grad()
 def evaluate_hybrid_clip(
-    model: HybridIMF,
+    model: HybridModel,
     frames: np.ndarray,
     variant: tuple[int, ...] = VALIDATION_VARIANT,
     fps: float = 25.0,
@@ -140,7 +154,7 @@ def evaluate_hybrid_clip(
     low = base_pictures(payload, len(frames), step, fill)
     device = next(model.parameters()).device
     token_bits = 0.0
-    if model.token_step:
+    if isinstance(model, HybridIMF) and model.token_step:
         assert keyframe_picture, "the token model's tokens are residuals against its keyframe's"
         decoded, token_bits = decode_with_tokens(model, codec.decode(keyframe), low, frames, device)
     else:
@@ -173,7 +187,7 @@ def decode_with_tokens(
     return np.concatenate(out), bits
 
 
-def evaluate_hybrid_clips(model: HybridIMF, clips: dict[str, np.ndarray], keyframe_picture: bool = True) -> dict[str, float]:
+def evaluate_hybrid_clips(model: HybridModel, clips: dict[str, np.ndarray], keyframe_picture: bool = True) -> dict[str, float]:
     """Mean of evaluate_hybrid_clip over the clips."""
     was_training = model.training
     model.eval()
@@ -195,24 +209,31 @@ class HybridTrainer(Trainer):
         return cache
 
     def build_generator(self) -> nn.Module:
-        return HybridGenerator(HybridIMF(self.cfg.model))
+        return HybridGenerator(build_model(self.cfg.model))  # type: ignore[arg-type]  # a hybrid recipe builds a hybrid
 
     def sample(self, step: int, max_distance: int) -> dict[str, torch.Tensor]:
         cfg = self.cfg
         batch = sample_hybrid_pairs(
             self.cache, self.bases, step, self.topo.rank, cfg.data.batch_size, max_distance, cfg.run.seed, cfg.data.no_keyframe_share
         )
+        self.crop = None
+        size = cfg.model.size
+        if cfg.model.hybrid_reference == "flow" and size > FLOW_TRAIN_CROP:
+            rng = np.random.default_rng([cfg.run.seed, self.topo.rank, step, 2])
+            top, left = (2 * int(rng.integers((size - FLOW_TRAIN_CROP) // 2 + 1)) for _ in range(2))
+            self.crop = (top, left, FLOW_TRAIN_CROP)
+            batch["target"] = batch["target"][..., top : top + FLOW_TRAIN_CROP, left : left + FLOW_TRAIN_CROP].contiguous()
         return {k: v.to(self.device) for k, v in batch.items()}
 
     def reconstruct(self, batch: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
-        recon, bits = self.gen_ddp(batch["keyframe"], batch["keyframe_base"], batch["bases"], batch["target"])
+        recon, bits = self.gen_ddp(batch["keyframe"], batch["keyframe_base"], batch["bases"], batch["target"], getattr(self, "crop", None))
         if not self.cfg.model.hybrid_token_step:
             return recon.float(), recon.new_zeros(()), {}
         rate = bits.mean()
         return recon.float(), self.cfg.loss.lambda_rate * rate, {"rate_bits_per_token": rate}
 
     def evaluate(self, model: nn.Module) -> dict[str, float]:
-        assert isinstance(model, HybridIMF)
+        assert isinstance(model, (HybridIMF, FlowHybrid))
         return evaluate_hybrid_clips(model, self.val_clips, keyframe_picture=not self.cfg.data.no_keyframe_share)
 
     def describe_validation(self, val: dict[str, Any]) -> str:

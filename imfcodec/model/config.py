@@ -39,7 +39,7 @@ def _tuples(value: Any) -> Any:
     return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
-HYBRID_REFERENCES = ("attend", "warp", "none")
+HYBRID_REFERENCES = ("attend", "warp", "none", "flow")
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,10 @@ class IMFConfig(JsonConfig):
     # and shift ES's features at every scale (zero-initialised: it starts as the model
     # without one). 0: no token, as in imf-hybrid-v1. The ablation of docs/TRAINING.md.
     hybrid_token_step: float = 0.0
+    # hybrid_reference "flow" (hybrid v2, model/flow_hybrid.py): the refiner's width and
+    # residual blocks, at half the frame's side.
+    refiner_channels: int = 64
+    refiner_blocks: int = 6
 
     def __post_init__(self) -> None:
         if self.size % 32:
@@ -175,6 +179,9 @@ def _hybrid(base: IMFConfig, name: str) -> IMFConfig:
 
 PRESETS["hybrid-small"] = _hybrid(PRESETS["small"], "hybrid-small")
 PRESETS["hybrid-tiny"] = _hybrid(PRESETS["tiny"], "hybrid-tiny")
+# Hybrid v2: the reference aligned at full resolution by dense flow, a small refiner.
+PRESETS["hybrid-flow"] = dataclasses.replace(PRESETS["hybrid-tiny"], preset="hybrid-flow", hybrid_reference="flow")
+PRESETS["hybrid-flow-tiny"] = dataclasses.replace(PRESETS["hybrid-flow"], preset="hybrid-flow-tiny", refiner_channels=16, refiner_blocks=2)
 
 
 def preset(name: str, **overrides: Any) -> IMFConfig:

@@ -32,7 +32,9 @@ from safetensors.torch import load_file, save, save_file
 from .. import atomic
 from ..atomic import atomic_path
 from ..errors import ImfcodecError
+from .build import HYBRID_MODELS, build_model
 from .config import IMFConfig
+from .flow_hybrid import FlowHybrid
 from .hybrid import HybridIMF
 from .imf import IMF
 
@@ -49,7 +51,7 @@ class WeightsError(ImfcodecError):
 
 @dataclass
 class LoadedModel:
-    model: IMF | HybridIMF
+    model: IMF | HybridIMF | FlowHybrid
     tables: np.ndarray | None  # (Q, D, 2K+2) int32, or None for a model not yet exported
     model_id: str
     provenance: dict[str, Any]
@@ -86,7 +88,7 @@ def _single_file_id(tensors: dict[str, torch.Tensor], config: dict[str, Any], pr
 
 
 def save_weights(
-    model: IMF | HybridIMF,
+    model: IMF | HybridIMF | FlowHybrid,
     path: str | Path,
     tables: np.ndarray | None = None,
     provenance: dict[str, Any] | None = None,
@@ -207,13 +209,13 @@ def load_weights(path: str | Path, device: str | torch.device = "cpu") -> Loaded
         tensors = load_file(str(path), device="cpu")
         model_id = file_sha256(path)
     tables = tensors.pop(TABLES_KEY, None)
-    model = HybridIMF(config) if config.architecture == "hybrid" else IMF(config)
+    model = build_model(config)
     # Floating-point tensors stored in fp16 are widened to the parameters' fp32 by the copy.
     missing, unexpected = model.load_state_dict(tensors, strict=False)
     if missing or unexpected:
         raise WeightsError(f"{path}: weights do not match the config (missing {missing[:3]}, unexpected {unexpected[:3]})")
     model.to(device).eval()
-    if isinstance(model, HybridIMF):
+    if isinstance(model, HYBRID_MODELS):
         # Channels-last convolutions (oneDNN): the whole decode command about 5 % faster on
         # 2 cores, the same frames to the bit on the dev clips measured (docs/BENCHMARKS.md).
         # Only the hybrid, whose output feeds no closed loop: a token model's frames decide

@@ -12,13 +12,14 @@ from imfcodec.bitstream.container import GroupRecord, ImfFile
 
 from ...errors import ImfcodecError
 from ...frames import frames_to_tensor, tensor_to_frames
-from ...model.hybrid import HybridIMF, upsample
+from ...model.build import HYBRID_MODELS, HybridModel
+from ...model.hybrid import upsample
 from ...model.weights import LoadedModel
 from .base_layer import base_pictures
 
 
 def iter_hybrid_group(
-    model: HybridIMF, keyframe: np.ndarray | None, bases: np.ndarray, batch_size: int, device: torch.device, start: int = 0
+    model: HybridModel, keyframe: np.ndarray | None, bases: np.ndarray, batch_size: int, device: torch.device, start: int = 0
 ) -> Iterator[np.ndarray]:
     """keyframe (S, S, 3) and the group's base pictures (T, B, B, 3) uint8 -> frames
     start..T-1 of the group, (S, S, 3) uint8 each. Frame 0 is the decoded keyframe itself.
@@ -34,7 +35,7 @@ def iter_hybrid_group(
             start = 1
         for b in range(start, len(bases), batch_size):
             pictures = frames_to_tensor(bases[b : b + batch_size], device).contiguous(memory_format=torch.channels_last)
-            yield from tensor_to_frames(model.decode(reference, pictures))
+            yield from tensor_to_frames(model.decode(reference, pictures))  # type: ignore[arg-type]  # each model's own reference
 
 
 def reference_picture(bases: np.ndarray, size: int) -> np.ndarray:
@@ -46,7 +47,7 @@ def reference_picture(bases: np.ndarray, size: int) -> np.ndarray:
 
 
 def decode_hybrid_group(
-    model: HybridIMF, keyframe: np.ndarray | None, bases: np.ndarray, batch_size: int, device: torch.device
+    model: HybridModel, keyframe: np.ndarray | None, bases: np.ndarray, batch_size: int, device: torch.device
 ) -> np.ndarray:
     """All the group's frames, (T, S, S, 3) uint8."""
     return np.stack(list(iter_hybrid_group(model, keyframe, bases, batch_size, device)))
@@ -71,7 +72,7 @@ def hybrid_group_frames(
 ) -> Iterator[np.ndarray]:
     """Frames lo..hi-1 of a hybrid group (0: its keyframe, if it has one), from its base layer."""
     model = loaded.model
-    if not isinstance(model, HybridIMF):
+    if not isinstance(model, HYBRID_MODELS):
         raise ImfcodecError(f"{loaded.path.name} is not a hybrid model, and this file has a base layer")
     if group.base is None:
         raise ImfcodecError(f"group at frame {group.first_frame} has no base layer")

@@ -13,7 +13,7 @@ import numpy as np
 from imfcodec.bitstream.container import GroupRecord, Writer
 
 from ...frames import psnr_per_frame
-from ...model.hybrid import HybridIMF
+from ...model.build import HYBRID_MODELS
 from ...model.weights import LoadedModel
 from ..batching import MODEL_BATCH
 from ..keyframes import NO_KEYFRAME, get_codec
@@ -67,7 +67,7 @@ def code_hybrid(
     """Code every frame of `frames` (S, S, 3) uint8 into `writer`'s groups; `options`
     resolved and its layer settled (settle_layer)."""
     model = loaded.model
-    assert isinstance(model, HybridIMF) and options.base_size and options.base_step and options.quality
+    assert isinstance(model, HYBRID_MODELS) and options.base_size and options.base_step and options.quality
     side, step, quality = options.base_size, options.base_step, options.quality
     device = next(model.parameters()).device
     codec = None if options.keyframes == NO_KEYFRAME else get_codec(options.keyframes)
