@@ -15,10 +15,20 @@ from torch import nn
 
 _BACKEND = "auto"  # auto | sdpa | xformers: set_attention_backend
 
-try:  # xformers ships CUDA kernels only; on CPU it is never used.
+# xformers ships CUDA kernels only; on CPU it is never used. Only its absence is tolerated:
+# an installed xformers that fails to import (a broken build, a torch it was not built for)
+# is a warning naming the error, not a silent fall-back.
+_XFORMERS_ERROR: str | None = None
+try:
     import xformers.ops as _xops
-except Exception:  # pragma: no cover - depends on the machine
+except ModuleNotFoundError:
     _xops = None
+except (ImportError, OSError, RuntimeError) as exc:  # pragma: no cover - depends on the machine
+    import warnings
+
+    _xops = None
+    _XFORMERS_ERROR = f"{type(exc).__name__}: {exc}"
+    warnings.warn(f"xformers is installed but does not import ({_XFORMERS_ERROR}); attention uses SDPA", stacklevel=1)
 
 
 def set_attention_backend(name: str) -> None:
@@ -27,7 +37,7 @@ def set_attention_backend(name: str) -> None:
     if name not in ("auto", "sdpa", "xformers"):
         raise ValueError(f"unknown attention backend {name!r}")
     if name == "xformers" and _xops is None:
-        raise RuntimeError("xformers is not importable; install the [gpu] extra on a CUDA machine")
+        raise RuntimeError(f"xformers is not importable ({_XFORMERS_ERROR or 'not installed'}); install the [gpu] extra on a CUDA machine")
     _BACKEND = name
 
 
