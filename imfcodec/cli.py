@@ -203,8 +203,12 @@ def compare(
     source: Path = typer.Argument(..., help="The clip the .imf file was encoded from."),
     input: Path = typer.Argument(..., help="An .imf file."),
     output: Path = typer.Argument(..., help="The side-by-side video (.mp4, .mkv or .y4m)."),
-    anchor: str = typer.Option("svtav1", help="svtav1 | x265 | svtav1-lowres (96², upscaled): encoded at imfcodec's rate."),
-    plot: Optional[Path] = typer.Option(None, help="Per-frame PSNR plot (default: OUTPUT with .png)."),
+    anchor: Optional[str] = typer.Option(
+        None,
+        help="own-layer (the file's own base layer, SVT-AV1, no network) | svtav1 | x265 | svtav1-lowres (96²): at imfcodec's "
+        "rate. \\[default: own-layer for a hybrid file, svtav1 for tokens]",
+    ),
+    plot: Optional[Path] = typer.Option(None, help="Per-frame PSNR and VMAF plot (default: OUTPUT with .png)."),
     model: Optional[str] = typer.Option(None, help="Model name or path (default: the shipped model the file names)."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
@@ -331,8 +335,10 @@ def bench(
         "low_delay, keyframe_codec (hybrid); quality, refresh_psnr (token mode, with a token --model); max_keyframe_interval.",
     ),
     anchors: str = typer.Option(
-        "x264,x265,svtav1,svtav1-lowres",
-        help="Comma-separated: x264, x265, svtav1, svtav1-ra, svtav1-lowres, svtav1-lowres-ra (random access: -ra).",
+        "x264,x265,svtav1,svtav1-ra,svtav1-lowres-ra,vvenc",
+        help="Comma-separated: x264, x265, svtav1, svtav1-ra (random access: -ra); svtav1-lowres, svtav1-lowres-ra (imfcodec's "
+        "own base layer shapes without the network: 64/96/128² × every 1st-4th picture × repeat or blend); vvenc, vvenc-lowres "
+        "(VVC, random access; needs .[bench]).",
     ),
     frames: int = typer.Option(PROTOCOL_FRAMES, min=1),
     size: int = typer.Option(PROTOCOL_SIZE, help="Side of the reference square; must be the model's when imfcodec points run."),

@@ -117,8 +117,10 @@ def test_summary_compares_each_structure_with_its_own_front() -> None:
         return {"clip": "c", "codec": codec, "kbps": rate, "psnr_rgb": db}
 
     rates = [2.0, 4.0, 8.0, 16.0]
-    records = [rec("svtav1-96-full", r, 20 + r) for r in rates] + [rec("svtav1-ra-96-full", r, 21 + r) for r in rates]
-    records += [rec("svtav1-ra-64-half", r, 19 + r) for r in rates]
+    records = [rec("svtav1-lowres-96-s1-repeat", r, 20 + r) for r in rates] + [
+        rec("svtav1-lowres-ra-96-s1-repeat", r, 21 + r) for r in rates
+    ]
+    records += [rec("svtav1-lowres-ra-64-s2-linear", r, 19 + r) for r in rates]
     records += [rec("imfcodec", r, 22 + r) for r in rates] + [rec("imfcodec-low-delay", r, 20.5 + r) for r in rates]
     s = summarize(records)
     assert s["bd"]["svtav1-lowres-ra-front"]["bd_psnr_db"] == pytest.approx(1.0, abs=1e-6)

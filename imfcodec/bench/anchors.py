@@ -28,14 +28,6 @@ ANCHORS: dict[str, tuple[str, dict[str, str], tuple[int, ...]]] = {
     "svtav1": ("libsvtav1", {"preset": "4", "svtav1-params": "keyint=-1:pred-struct=1"}, (63, 57, 51, 45, 39)),
     "svtav1-ra": ("libsvtav1", {"preset": "4", "svtav1-params": "keyint=-1"}, (63, 57, 51, 45, 39)),
 }
-# Low-resolution SVT-AV1, upscaled: --anchors name -> the full-size anchor whose settings it
-# uses; (side, frame step) variants and a CRF sweep. Their best point at each rate is the
-# low-resolution anchor's Pareto front (bench/summary.py), one per prediction structure.
-LOWRES_ANCHORS: dict[str, str] = {"svtav1-lowres": "svtav1", "svtav1-lowres-ra": "svtav1-ra"}
-LOWRES_VARIANTS: tuple[tuple[int, int], ...] = ((64, 1), (64, 2), (96, 1), (96, 2), (128, 1), (128, 2))
-LOWRES_CRFS: tuple[int, ...] = (63, 57, 51, 45)
-
-
 @dataclass
 class AnchorResult:
     codec: str

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -21,12 +22,15 @@ from ..atomic import atomic_path
 from ..bitstream.header import NO_KEYFRAME
 from ..codec.decoder import iter_decoded_frames, read_imf
 from ..codec.info import describe
+from ..codec.options import is_hybrid
 from ..codec.video_io import VideoWriter, iter_frames
 from ..errors import ImfcodecError
 from ..model.weights import LoadedModel
 from ..rate import kbps
 from .anchors import AnchorResult, encode_anchor_guarded
+from .layer_anchor import LayerResult, encode_layer_anchor
 from .metrics import psnr_rgb_per_frame
+from .vmaf import VmafUnavailable, vmaf_per_frame
 
 # --anchor -> (bench anchor, side of the coded picture or None for full size, CRF range)
 ANCHOR_CHOICES: dict[str, tuple[str, int | None, tuple[int, int]]] = {
@@ -34,6 +38,9 @@ ANCHOR_CHOICES: dict[str, tuple[str, int | None, tuple[int, int]]] = {
     "x265": ("x265", None, (0, 51)),
     "svtav1-lowres": ("svtav1", 96, (1, 63)),
 }
+# The default for a hybrid file: SVT-AV1 coding the file's own base layer (side, picture
+# step, fill, prediction structure) at the same rate, without the network (bench/layer_anchor.py).
+OWN_LAYER = "own-layer"
 LABEL_HEIGHT = 24  # pixels of the caption bar above each panel
 
 
@@ -49,6 +56,8 @@ class Comparison:
     imf_psnr: np.ndarray  # (T,)
     anchor_psnr: np.ndarray  # (T,)
     keyframes: list[int]
+    imf_vmaf: np.ndarray | None = None  # (T,) vmaf_v0.6.1 per frame
+    anchor_vmaf: np.ndarray | None = None
 
 
 def _require_plotting() -> None:
@@ -79,6 +88,30 @@ def match_rate(
     return min(tried.values(), key=lambda t: abs(t[1] - target_kbps))[0]
 
 
+def match_rate_own_layer(
+    header: dict[str, Any], reference: np.ndarray, fps: Fraction, target_kbps: float, say: Callable[[str], None] = print
+) -> tuple[AnchorResult, str]:
+    """The file's own base layer shape coded at the CRF whose rate is nearest `target_kbps`
+    (bisection, about six encodes): (the result, its label)."""
+    name = "svtav1-lowres" if header.get("base_low_delay") else "svtav1-lowres-ra"
+    side, step, fill = int(header["base_size"]), int(header.get("base_step", 1)), str(header.get("base_fill", "repeat"))
+    lo, hi = 1, 63
+    tried: dict[int, tuple[LayerResult, float]] = {}
+    while lo <= hi:
+        crf = (lo + hi) // 2
+        result = next(r for r in encode_layer_anchor(name, reference, side, step, crf) if r.fill == fill or step == 1)
+        rate = kbps(result.es_bytes, len(reference), float(fps))
+        tried[crf] = (result, rate)
+        say(f"{result.label} CRF {crf}: {rate:.2f} kbps (target {target_kbps:.2f})")
+        if rate > target_kbps:
+            lo = crf + 1
+        else:
+            hi = crf - 1
+    best = min(tried.values(), key=lambda t: abs(t[1] - target_kbps))[0]
+    label = f"SVT-AV1 {side}² every {step}" if step > 1 else f"SVT-AV1 {side}²"
+    return AnchorResult(best.label, best.crf, best.es_bytes, best.es_bytes, best.frames, best.encode_fps, float("nan")), label
+
+
 def _caption(panel: np.ndarray, text: str) -> np.ndarray:
     """(S, S, 3) uint8 -> (LABEL_HEIGHT + S, S, 3): `text` in white on a black bar above it."""
     from PIL import Image, ImageDraw
@@ -100,20 +133,20 @@ def plot_psnr(result: Comparison, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(9, 4))
+    panels = [("PSNR-RGB (dB)", result.imf_psnr, result.anchor_psnr, "dB")]
+    if result.imf_vmaf is not None and result.anchor_vmaf is not None:
+        panels.append(("VMAF (vmaf_v0.6.1)", result.imf_vmaf, result.anchor_vmaf, ""))
+    fig, axes = plt.subplots(len(panels), 1, figsize=(9, 4 * len(panels)), squeeze=False)
     t = np.arange(result.frames)
-    ax.plot(t, result.imf_psnr, label=f"imfcodec, {result.imf_kbps:.2f} kbps, mean {result.imf_psnr.mean():.2f} dB")
-    ax.plot(
-        t,
-        result.anchor_psnr,
-        label=f"{result.anchor} CRF {result.anchor_crf}, {result.anchor_kbps:.2f} kbps, mean {result.anchor_psnr.mean():.2f} dB",
-    )
-    for i, k in enumerate(result.keyframes):
-        ax.axvline(k, color="gray", linestyle=":", linewidth=1, label="imfcodec keyframe" if i == 0 else None)
-    ax.set_xlabel("frame")
-    ax.set_ylabel("PSNR-RGB (dB)")
-    ax.legend(loc="lower right", fontsize=8)
-    ax.grid(alpha=0.3)
+    for ax, (label, mine, theirs, unit) in zip(axes[:, 0], panels):
+        ax.plot(t, mine, label=f"imfcodec, {result.imf_kbps:.2f} kbps, mean {mine.mean():.2f} {unit}")
+        ax.plot(t, theirs, label=f"{result.anchor} CRF {result.anchor_crf}, {result.anchor_kbps:.2f} kbps, mean {theirs.mean():.2f} {unit}")
+        for i, k in enumerate(result.keyframes):
+            ax.axvline(k, color="gray", linestyle=":", linewidth=1, label="imfcodec keyframe" if i == 0 else None)
+        ax.set_xlabel("frame")
+        ax.set_ylabel(label)
+        ax.legend(loc="lower right", fontsize=8)
+        ax.grid(alpha=0.3)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
@@ -125,17 +158,22 @@ def compare(
     imf_path: Path,
     output: Path,
     loaded: LoadedModel,
-    anchor: str = "svtav1",
+    anchor: str | None = None,
     plot: Path | None = None,
     say: Callable[[str], None] = print,
 ) -> Comparison:
-    """Write `output` (a side-by-side video) and `plot` (default: `output` as .png)."""
-    if anchor not in ANCHOR_CHOICES:
-        raise ImfcodecError(f"unknown anchor {anchor!r}; choose from {', '.join(ANCHOR_CHOICES)}")
+    """Write `output` (a side-by-side video) and `plot` (default: `output` as .png). `anchor`
+    None: the file's own base layer for a hybrid file (OWN_LAYER), full-size SVT-AV1 for tokens."""
+    if anchor is not None and anchor not in (*ANCHOR_CHOICES, OWN_LAYER):
+        raise ImfcodecError(f"unknown anchor {anchor!r}; choose from {', '.join((OWN_LAYER, *ANCHOR_CHOICES))}")
     _require_plotting()
     imf = read_imf(imf_path)
     info = describe(imf)
     h = imf.header
+    if anchor is None:
+        anchor = OWN_LAYER if is_hybrid(h) else "svtav1"
+    if anchor == OWN_LAYER and not is_hybrid(h):
+        raise ImfcodecError(f"--anchor {OWN_LAYER}: {imf_path} has no base layer (a token-mode file); use svtav1, x265 or svtav1-lowres")
     fps = Fraction(h["fps_num"], h["fps_den"])
     size = int(h["size"])
     say(f"decoding {imf_path} ({imf.frame_count} frames)")
@@ -144,8 +182,11 @@ def compare(
     if len(reference) != len(decoded):
         raise ImfcodecError(f"{source} has {len(reference)} frames, {imf_path} {len(decoded)}: is it the clip the file was encoded from?")
     imf_kbps = float(info["kbps"]["video"])
-    with tempfile.TemporaryDirectory(prefix="imfcodec-compare-") as tmp:
-        result = match_rate(anchor, reference, fps, imf_kbps, Path(tmp), say)
+    if anchor == OWN_LAYER:
+        result, anchor = match_rate_own_layer(h, reference, fps, imf_kbps, say)
+    else:
+        with tempfile.TemporaryDirectory(prefix="imfcodec-compare-") as tmp:
+            result = match_rate(anchor, reference, fps, imf_kbps, Path(tmp), say)
     comparison = Comparison(
         frames=len(decoded),
         imf_kbps=imf_kbps,
@@ -156,10 +197,15 @@ def compare(
         anchor_psnr=psnr_rgb_per_frame(reference, result.frames),
         keyframes=[] if imf.header["keyframe_codec"] == NO_KEYFRAME else [g.first_frame for g in imf.groups],
     )
+    try:
+        comparison.imf_vmaf = vmaf_per_frame(reference, decoded, float(fps))["vmaf"]
+        comparison.anchor_vmaf = vmaf_per_frame(reference, result.frames, float(fps))["vmaf"]
+    except VmafUnavailable as exc:
+        say(f"note: no VMAF in the plot ({exc})")
     if comparison.anchor_kbps > 1.1 * imf_kbps:
         say(
             f"note: {anchor} cannot come down to {imf_kbps:.2f} kbps on this clip: its highest CRF gives {comparison.anchor_kbps:.2f} kbps"
-            + (" (--anchor svtav1-lowres goes lower)" if anchor != "svtav1-lowres" else "")
+            + (f" (--anchor {OWN_LAYER} or svtav1-lowres go lower)" if anchor in ("svtav1", "x265") else "")
         )
     elif comparison.anchor_kbps < 0.9 * imf_kbps:
         say(f"note: {anchor} at its lowest CRF gives only {comparison.anchor_kbps:.2f} kbps, below imfcodec's {imf_kbps:.2f}")

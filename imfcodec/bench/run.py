@@ -6,6 +6,7 @@ import csv
 import json
 import time
 from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +24,15 @@ from ..codec.encoder import EncodeOptions, encode_video
 from ..codec.hybrid.decode import group_base_pictures, upsampled_frames
 from ..codec.options import is_hybrid
 from ..errors import ConfigError
-from ..model.weights import load_weights, resolve_model
+from ..model.weights import LoadedModel, load_weights, resolve_model
 from ..rate import kbps
-from .anchors import ANCHORS, LOWRES_ANCHORS, LOWRES_CRFS, LOWRES_VARIANTS, encode_anchor_guarded
+from .anchors import ANCHORS, encode_anchor_guarded
+from .layer_anchor import LAYER_ANCHORS, LAYER_CRFS, LAYER_SIDES, LAYER_STEPS, encode_layer_anchor
 from .metrics import MS_SSIM_MIN_SIDE, ms_ssim_per_frame, psnr_rgb_per_frame, psnr_yuv_per_frame
 from .reference import prepare_reference
 from .summary import bd_psnr, bd_rate, curves, plot, with_fronts
+from .vmaf import ffmpeg_binary, vmaf
+from .vvc_anchor import VVC_ANCHORS, VVC_QPS, encode_vvc_anchor
 
 MS_SSIM_STRIDE = 5
 
@@ -71,8 +75,9 @@ def parse_points(spec: str) -> list[dict[str, Any]]:
     return points
 
 
-def measure(reference: np.ndarray, decoded: np.ndarray) -> dict[str, float]:
-    """Mean per-frame metrics of decoded (T, S, S, 3) against the reference."""
+def measure(reference: np.ndarray, decoded: np.ndarray, fps: float = 25.0) -> dict[str, float]:
+    """Mean per-frame metrics of decoded (T, S, S, 3) against the reference: PSNR-RGB,
+    PSNR-YUV, MS-SSIM, VMAF (vmaf_v0.6.1 and its neg model)."""
     if decoded.shape != reference.shape:
         raise ValueError(f"decoded {decoded.shape} vs reference {reference.shape}")
     out = {
@@ -84,7 +89,7 @@ def measure(reference: np.ndarray, decoded: np.ndarray) -> dict[str, float]:
     out["ms_ssim"] = (
         float(ms_ssim_per_frame(reference[sub], decoded[sub]).mean()) if min(reference.shape[1:3]) >= MS_SSIM_MIN_SIDE else float("nan")
     )
-    return out
+    return out | vmaf(reference, decoded, fps)
 
 
 def run_bench(
@@ -102,8 +107,10 @@ def run_bench(
     console = console or Console(stderr=True)
     parsed = parse_points(points) if points.strip() else []
     for a in anchors:
-        if a not in ANCHORS and a not in LOWRES_ANCHORS:
-            raise ConfigError(f"unknown anchor {a!r}; known: {', '.join([*ANCHORS, *LOWRES_ANCHORS])}")
+        if a not in ANCHORS and a not in LAYER_ANCHORS and a not in VVC_ANCHORS:
+            raise ConfigError(f"unknown anchor {a!r}; known: {', '.join([*ANCHORS, *LAYER_ANCHORS, *VVC_ANCHORS])}")
+        if a in VVC_ANCHORS:
+            ffmpeg_binary()  # a one-line error now, not after the first clip's other encodes
     out.mkdir(parents=True, exist_ok=True)
     work = out / "work"
     work.mkdir(exist_ok=True)
@@ -112,8 +119,12 @@ def run_bench(
         raise ConfigError(f"--size {size}: the model codes {loaded.model.config.size}² frames")
     jobs: list[tuple[str, Any]] = [("imfcodec", p) for p in parsed]
     for a in anchors:
-        if a in LOWRES_ANCHORS:
-            jobs += [(a, (side, step, crf)) for side, step in LOWRES_VARIANTS for crf in LOWRES_CRFS]
+        if a in LAYER_ANCHORS:
+            jobs += [(a, (side, step, crf)) for side in LAYER_SIDES for step in LAYER_STEPS for crf in LAYER_CRFS]
+        elif a == "vvenc":
+            jobs += [(a, qp) for qp in VVC_QPS]
+        elif a == "vvenc-lowres":
+            jobs += [(a, (side, step, qp)) for side in LAYER_SIDES for step in LAYER_STEPS for qp in VVC_QPS]
         else:
             jobs += [(a, crf) for crf in ANCHORS[a][2]]
     records: list[dict[str, Any]] = []
@@ -128,52 +139,23 @@ def run_bench(
                 bar.update(task, what=f"{video.stem} {kind} {arg}")
                 if kind == "imfcodec":
                     assert loaded is not None
-                    imf_path = work / f"{video.stem}-{'-'.join(f'{k}{v}' for k, v in arg.items())}.imf"
-                    t0 = time.time()
-                    summary = encode_video(ref_file, imf_path, loaded, EncodeOptions(audio=False, **arg))
-                    enc_fps = n / (time.time() - t0)
-                    t0 = time.time()
-                    imf = read_imf(imf_path)
-                    decoded = np.stack(list(iter_decoded_frames(imf, loaded)))
-                    dec_fps = n / (time.time() - t0)
-                    rec = {
-                        **imfcodec_record(arg, imf_path.stat().st_size, n, float(fps)),
-                        "keyframes": summary.keyframes,
-                        "encode_fps": enc_fps,
-                        "decode_fps": dec_fps,
-                    }
-                    if is_hybrid(imf.header):  # the model's own gain: the same base, bicubic upscaled
-                        rec["psnr_rgb_bicubic_base"] = bicubic_base_psnr(imf, reference)
+                    new = [imfcodec_point(loaded, arg, reference, float(fps), ref_file, work / video.stem)]
                 else:
                     # Anchors do not depend on the model: their records are cached, so a
                     # rerun with other imfcodec points costs only the imfcodec encodes.
                     label = "-".join(map(str, arg)) if isinstance(arg, tuple) else str(arg)
-                    cached = work / f"{video.stem}-{n}f-{kind}-{label}.json"
+                    cached = work / f"{video.stem}-{n}f-{kind}-{label}.records.json"
                     if cached.is_file():
-                        records.append(json.loads(cached.read_text()))
+                        records += json.loads(cached.read_text())
                         bar.advance(task)
                         continue
-                    if kind in LOWRES_ANCHORS:
-                        side, step, crf = arg
-                        res = encode_anchor_guarded(LOWRES_ANCHORS[kind], reference, fps, crf, work, side=side, frame_step=step)
-                        codec_name = res.codec
-                    else:
-                        res = encode_anchor_guarded(kind, reference, fps, arg, work)
-                        codec_name = kind
-                    decoded = res.frames
-                    rec = {
-                        "codec": codec_name,
-                        "point": {"crf": res.crf},
-                        "kbps": kbps(res.es_bytes, n, float(fps)),
-                        "file_kbps": kbps(res.file_bytes, n, float(fps)),
-                        "bytes": res.es_bytes,
-                        "encode_fps": res.encode_fps,
-                        "decode_fps": res.decode_fps,
-                    }
-                rec.update({"clip": video.stem, "frames": n, "fps": float(fps), **measure(reference, decoded)})
+                    new = anchor_points(kind, arg, reference, fps, work)
+                for rec in new:
+                    decoded = rec.pop("decoded")
+                    rec.update({"clip": video.stem, "frames": n, "fps": float(fps), **measure(reference, decoded, float(fps))})
                 if kind != "imfcodec":
-                    atomic.write_text(cached, json.dumps(rec))
-                records.append(rec)
+                    atomic.write_text(cached, json.dumps(new))
+                records += new
                 bar.advance(task)
     write_outputs(records, out)
     if not quiet:
@@ -181,14 +163,86 @@ def run_bench(
     return records
 
 
+def imfcodec_point(
+    loaded: LoadedModel, point: dict[str, Any], reference: np.ndarray, fps: float, source: Path, stem: Path
+) -> dict[str, Any]:
+    """One imfcodec operating point on one clip: encoded from the lossless `source`, decoded,
+    and for a hybrid file its own base beside it (PSNR and VMAF of the same file's base
+    pictures, bicubic upscaled and filled as the decoder fills them). "decoded": the frames."""
+    n = len(reference)
+    imf_path = stem.with_name(f"{stem.name}-{'-'.join(f'{k}{v}' for k, v in point.items())}.imf")
+    t0 = time.time()
+    summary = encode_video(source, imf_path, loaded, EncodeOptions(audio=False, **point))
+    enc_fps = n / (time.time() - t0)
+    t0 = time.time()
+    imf = read_imf(imf_path)
+    decoded = np.stack(list(iter_decoded_frames(imf, loaded)))
+    rec = {
+        **imfcodec_record(point, imf_path.stat().st_size, n, fps),
+        "keyframes": summary.keyframes,
+        "encode_fps": enc_fps,
+        "decode_fps": n / (time.time() - t0),
+        "decoded": decoded,
+    }
+    if is_hybrid(imf.header):  # the model's own gain: the same base, bicubic upscaled
+        base = own_base_frames(imf)
+        rec["psnr_rgb_bicubic_base"] = float(psnr_rgb_per_frame(reference, base).mean())
+        rec |= {f"{k}_bicubic_base": v for k, v in vmaf(reference, base, fps).items()}
+    return rec
+
+
+def anchor_points(kind: str, arg: Any, reference: np.ndarray, fps: Fraction, work: Path) -> list[dict[str, Any]]:
+    """The records of one anchor job (a like-for-like layer gives one per fill), with "decoded"."""
+    n = len(reference)
+    if kind in LAYER_ANCHORS or kind in VVC_ANCHORS:
+        if kind == "vvenc":
+            results = encode_vvc_anchor(kind, reference, float(fps), arg)
+        elif kind == "vvenc-lowres":
+            results = encode_vvc_anchor(kind, reference, float(fps), arg[2], side=arg[0], step=arg[1])
+        else:
+            results = encode_layer_anchor(kind, reference, *arg)
+        return [
+            {
+                "codec": r.label,
+                "point": {"qp" if kind in VVC_ANCHORS else "crf": r.crf, "side": r.side, "step": r.step, "fill": r.fill},
+                "kbps": kbps(r.es_bytes, n, float(fps)),
+                "file_kbps": kbps(r.es_bytes, n, float(fps)),
+                "bytes": r.es_bytes,
+                "encode_fps": r.encode_fps,
+                "decode_fps": float("nan"),
+                "decoded": r.frames,
+            }
+            for r in results
+        ]
+    res = encode_anchor_guarded(kind, reference, fps, arg, work)
+    return [
+        {
+            "codec": kind,
+            "point": {"crf": res.crf},
+            "kbps": kbps(res.es_bytes, n, float(fps)),
+            "file_kbps": kbps(res.file_bytes, n, float(fps)),
+            "bytes": res.es_bytes,
+            "encode_fps": res.encode_fps,
+            "decode_fps": res.decode_fps,
+            "decoded": res.frames,
+        }
+    ]
+
+
+def own_base_frames(imf: ImfFile) -> np.ndarray:
+    """A hybrid file's base layer alone: every group's base pictures, filled as the decoder
+    fills them and bicubic upscaled, (T, S, S, 3): what the file would show without the
+    model, at the same bytes less the keyframes'."""
+    size = int(imf.header["size"])
+    return np.concatenate([upsampled_frames(group_base_pictures(imf, g), size) for g in imf.groups])
+
+
 def bicubic_base_psnr(imf: ImfFile, reference: np.ndarray) -> float:
     """PSNR-RGB (dB, mean over frames) of a hybrid file's base layer alone: every group's base
     pictures, filled as the decoder fills them and bicubic upscaled, against `reference`
     (T, S, S, 3): what the file would show without the model, at the same bytes less the
     keyframes'. The hybrid's PSNR minus this is the model's gain at equal base stream."""
-    size = int(imf.header["size"])
-    upscaled = np.concatenate([upsampled_frames(group_base_pictures(imf, g), size) for g in imf.groups])
-    return float(psnr_rgb_per_frame(reference, upscaled).mean())
+    return float(psnr_rgb_per_frame(reference, own_base_frames(imf)).mean())
 
 
 def imfcodec_record(point: dict[str, Any], nbytes: int, frames: int, fps: float) -> dict[str, Any]:
@@ -205,12 +259,16 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
     points: "bd_low_delay") vs each anchor and the low-res anchor's Pareto fronts on the
     mean curve, and every curve's lowest rate."""
     mean = with_fronts(curves(records).get("mean", {}))
+    with_vmaf = all("vmaf" in r for r in records)
+    mean_vmaf = with_fronts(curves(records, "vmaf").get("mean", {})) if with_vmaf else {}
     result: dict[str, Any] = {"bd": {}, "bd_low_delay": {}, "lowest": {}}
     for mine, key in (("imfcodec", "bd"), ("imfcodec-low-delay", "bd_low_delay")):
         if mine in mean:
             for codec, curve in mean.items():
                 if not codec.startswith("imfcodec"):
                     result[key][codec] = {"bd_rate_percent": bd_rate(curve, mean[mine]), "bd_psnr_db": bd_psnr(curve, mean[mine])}
+                    if codec in mean_vmaf and mine in mean_vmaf:  # BD-VMAF: the same integral, in VMAF points
+                        result[key][codec]["bd_vmaf"] = bd_psnr(mean_vmaf[codec], mean_vmaf[mine])
     for codec, (r, d) in mean.items():
         i = int(np.argmin(r))
         result["lowest"][codec] = {"kbps": r[i], "psnr_rgb": d[i]}
@@ -229,15 +287,17 @@ def gain_over_bicubic(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for point, recs in by_point.items():
         psnr, base = (float(np.mean([r[k] for r in recs])) for k in ("psnr_rgb", "psnr_rgb_bicubic_base"))
-        rows.append(
-            {
-                "point": json.loads(point),
-                "kbps": float(np.mean([r["kbps"] for r in recs])),
-                "psnr_rgb": psnr,
-                "psnr_rgb_bicubic_base": base,
-                "gain_db": psnr - base,
-            }
-        )
+        row = {
+            "point": json.loads(point),
+            "kbps": float(np.mean([r["kbps"] for r in recs])),
+            "psnr_rgb": psnr,
+            "psnr_rgb_bicubic_base": base,
+            "gain_db": psnr - base,
+        }
+        if all("vmaf_bicubic_base" in r for r in recs):
+            vmaf_, vmaf_base = (float(np.mean([r[k] for r in recs])) for k in ("vmaf", "vmaf_bicubic_base"))
+            row |= {"vmaf": vmaf_, "vmaf_bicubic_base": vmaf_base, "gain_vmaf": vmaf_ - vmaf_base}
+        rows.append(row)
     return sorted(rows, key=lambda row: row["kbps"])
 
 
@@ -252,6 +312,9 @@ def write_outputs(records: list[dict[str, Any]], out: Path) -> None:
         "bytes",
         "psnr_rgb",
         "psnr_rgb_bicubic_base",
+        "vmaf",
+        "vmaf_neg",
+        "vmaf_bicubic_base",
         "psnr_yuv",
         "ms_ssim",
         "encode_fps",
@@ -265,6 +328,8 @@ def write_outputs(records: list[dict[str, Any]], out: Path) -> None:
         for r in records:
             w.writerow({**r, "point": json.dumps(r["point"])})
     plot(records, out / "rd.png")
+    if all("vmaf" in r for r in records):
+        plot(records, out / "rd_vmaf.png", metric="vmaf", label="VMAF (vmaf_v0.6.1)")
     if any(np.isfinite(r["ms_ssim"]) for r in records):
         plot(records, out / "rd_msssim.png", metric="ms_ssim", label="MS-SSIM")
 
@@ -272,7 +337,17 @@ def write_outputs(records: list[dict[str, Any]], out: Path) -> None:
 def print_summary(records: list[dict[str, Any]], console: Console) -> None:
     s = summarize(records)
     table = Table(title="imfcodec vs anchors (mean over clips)")
-    for col in ("anchor", "BD-rate (%)", "BD-PSNR (dB)", "low delay: BD-rate (%)", "BD-PSNR (dB)", "lowest kbps", "PSNR there (dB)"):
+    for col in (
+        "anchor",
+        "BD-rate (%)",
+        "BD-PSNR (dB)",
+        "BD-VMAF",
+        "low delay: BD-rate (%)",
+        "BD-PSNR (dB)",
+        "BD-VMAF",
+        "lowest kbps",
+        "PSNR there (dB)",
+    ):
         table.add_column(col)
 
     def fmt(v: float | None, p: str) -> str:
@@ -282,6 +357,10 @@ def print_summary(records: list[dict[str, Any]], console: Console) -> None:
         cells = []
         for key in ("bd", "bd_low_delay"):
             bd = s[key].get(codec, {})
-            cells += [fmt(bd.get("bd_rate_percent"), "+.1f"), fmt(bd.get("bd_psnr_db"), "+.2f")] if bd else ["-", "-"]
+            cells += (
+                [fmt(bd.get("bd_rate_percent"), "+.1f"), fmt(bd.get("bd_psnr_db"), "+.2f"), fmt(bd.get("bd_vmaf"), "+.1f")]
+                if bd
+                else ["-"] * 3
+            )
         table.add_row(codec, *cells, f"{low['kbps']:.2f}", f"{low['psnr_rgb']:.2f}")
     console.print(table)

@@ -78,10 +78,16 @@ def curves(records: list[dict[str, Any]], metric: str = "psnr_rgb") -> dict[str,
     return dict(out)
 
 
-# Low-resolution anchor variants by prediction structure: "svtav1-96-half", "svtav1-ra-64-full".
+# Low-resolution anchor variants by prediction structure: "svtav1-lowres-96-s1-repeat",
+# "svtav1-lowres-ra-128-s4-linear" (bench/layer_anchor.py).
 LOWRES_FRONTS = {
-    "svtav1-lowres-front": re.compile(r"^svtav1-\d+-(full|half)$"),
-    "svtav1-lowres-ra-front": re.compile(r"^svtav1-ra-\d+-(full|half)$"),
+    "svtav1-lowres-front": re.compile(r"^svtav1-lowres-\d+-s\d+-(repeat|linear)$"),
+    "svtav1-lowres-ra-front": re.compile(r"^svtav1-lowres-ra-\d+-s\d+-(repeat|linear)$"),
+    "vvenc-lowres-front": re.compile(r"^vvenc-lowres-\d+-s\d+-(repeat|linear)$"),
+    # The best conventional codec at each rate, whatever it is: every anchor (random access
+    # may use the low-delay streams too), and for low-delay points the low-delay anchors only.
+    "conventional-best": re.compile(r"^(x264|x265|svtav1|vvenc)"),
+    "conventional-best-low-delay": re.compile(r"^(x264$|x265$|svtav1$|svtav1-lowres-\d)"),
 }
 
 
