@@ -127,7 +127,7 @@ def encode(
             summary = encode_video(input, output, loaded, options, report)
 
         if not quiet:
-            console.print(encode_summary_table(output, summary, options.keyframes, loaded.model.config.size))
+            console.print(encode_summary_table(output, summary, summary.keyframe_codec, loaded.model.config.size))
 
 
 @app.command()

@@ -3,7 +3,7 @@ group (AV1 keyframe at --quality 4) over the same base layer, PSNR-RGB of the mo
 the bicubic base it refines (training/hybrid.py: evaluate_hybrid_clip).
 
     python scripts/hybrid_ablation.py DEV_DIR MODEL.safetensors [MODEL ...] [--variants 96:50,64:50,96:57:2] [--fill repeat]
-        [--no-keyframe-picture]
+        [--no-keyframe-picture] [--low-delay]
 
 A variant is side:CRF, or side:CRF:step for a base layer of every step-th frame whose
 skipped frames are filled by --fill (linear, as the codec's random-access files; repeat).
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from imfcodec.bench.protocol import PROTOCOL_FRAMES
-from imfcodec.model.hybrid import HybridIMF
+from imfcodec.model.build import HYBRID_MODELS
 from imfcodec.model.weights import load_weights
 from imfcodec.training.data import load_validation_clips
 from imfcodec.training.hybrid import evaluate_hybrid_clip, variant_parts
@@ -43,6 +43,7 @@ def main() -> None:
     parser.add_argument(
         "--no-keyframe-picture", action="store_true", help="the reference is the first base picture upscaled (format 1.2's groups)"
     )
+    parser.add_argument("--low-delay", action="store_true", help="base layers without B-frames")
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     variants = [tuple(int(x) for x in v.split(":")) for v in args.variants.split(",")]
@@ -51,10 +52,12 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     for name in args.models:
         model = load_weights(name).model
-        assert isinstance(model, HybridIMF)
+        assert isinstance(model, HYBRID_MODELS)
         for variant in variants:
             rows = [
-                evaluate_hybrid_clip(model, c, variant, fill=args.fill, keyframe_picture=not args.no_keyframe_picture)
+                evaluate_hybrid_clip(
+                    model, c, variant, fill=args.fill, keyframe_picture=not args.no_keyframe_picture, low_delay=args.low_delay
+                )
                 for c in clips.values()
             ]
             mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}

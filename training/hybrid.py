@@ -141,16 +141,18 @@ def evaluate_hybrid_clip(
     fps: float = 25.0,
     fill: str = "linear",
     keyframe_picture: bool = True,
+    low_delay: bool = False,
 ) -> dict[str, float]:
     """One clip (T, S, S, 3) uint8 as one keyframe group: AV1 keyframe at --quality 4 (or,
     without `keyframe_picture`, none: the first base picture upscaled is the reference), base
-    layer at `variant` (side, CRF[, frame step], skipped frames filled by `fill`). PSNR-RGB
+    layer at `variant` (side, CRF[, frame step], skipped frames filled by `fill`; random
+    access, or `low_delay`). PSNR-RGB
     (dB) of the hybrid and of the bicubic base over frames 1..T-1, and the group's rate
     (kbps, keyframe + base)."""
     side, crf, step = variant_parts(variant)
     codec = get_codec(DEFAULT_KEYFRAME_CODEC)
     keyframe = codec.encode(frames[0], 4) if keyframe_picture else b""
-    payload = encode_base(downscale(frames[::step], side), crf)
+    payload = encode_base(downscale(frames[::step], side), crf, low_delay)
     low = base_pictures(payload, len(frames), step, fill)
     device = next(model.parameters()).device
     token_bits = 0.0

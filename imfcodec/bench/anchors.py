@@ -28,6 +28,8 @@ ANCHORS: dict[str, tuple[str, dict[str, str], tuple[int, ...]]] = {
     "svtav1": ("libsvtav1", {"preset": "4", "svtav1-params": "keyint=-1:pred-struct=1"}, (63, 57, 51, 45, 39)),
     "svtav1-ra": ("libsvtav1", {"preset": "4", "svtav1-params": "keyint=-1"}, (63, 57, 51, 45, 39)),
 }
+
+
 @dataclass
 class AnchorResult:
     codec: str

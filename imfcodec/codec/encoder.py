@@ -16,7 +16,7 @@ from ..model.weights import LoadedModel
 from ..quality import quality_step
 from .audio import encode_audio
 from .batching import MODEL_BATCH as MODEL_BATCH  # re-exported: the encoder's fixed batch
-from .hybrid.encode import code_hybrid, settle_layer
+from .hybrid.encode import code_hybrid, settle_layer, settle_reference
 from .options import EncodeError as EncodeError  # re-exported
 from .options import EncodeOptions as EncodeOptions  # re-exported: what encode_video takes
 from .options import OptionError, is_hybrid
@@ -84,8 +84,9 @@ def encode_video(
         source, size=loaded.model.config.size, crop=options.crop, max_frames=options.max_frames, sequence_fps=options.sequence_fps
     )
     if hybrid:
+        options = settle_reference(options, loaded)
         frames, options = settle_layer(frames, options, float(info.fps))
-    summary = EncodeSummary(fps=float(info.fps))
+    summary = EncodeSummary(fps=float(info.fps), keyframe_codec=options.keyframes)
     started = time.time()
     total_hint = info.frames if options.max_frames is None else min(info.frames or options.max_frames, options.max_frames)
     audio = None

@@ -25,6 +25,7 @@ class EncodeSummary:
     token_bytes: int = 0
     audio_bytes: int = 0  # chunk framing included, as `imfcodec info` counts it
     bytes_total: int = 0
+    keyframe_codec: str = ""  # as settled by the encoder (the file's HEAD `k`)
 
     @property
     def groups(self) -> int:

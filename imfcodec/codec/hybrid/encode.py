@@ -16,7 +16,7 @@ from ...frames import psnr_per_frame
 from ...model.build import HYBRID_MODELS
 from ...model.weights import LoadedModel
 from ..batching import MODEL_BATCH
-from ..keyframes import NO_KEYFRAME, get_codec
+from ..keyframes import DEFAULT_KEYFRAME_CODEC, NO_KEYFRAME, get_codec
 from ..options import EncodeOptions
 from ..summary import SCENE_CUT_PSNR, EncodeSummary
 from .base_layer import base_pictures, downscale, encode_base
@@ -54,6 +54,29 @@ def settle_layer(frames: Iterator[np.ndarray], options: EncodeOptions, fps: floa
         step=options.base_step,
     )
     return frames, dataclasses.replace(options, base_size=side, base_step=step)
+
+
+# A model that aligns a keyframe picture at full resolution (hybrid v2) gets one per group
+# from this target rate up (kbps; None: never): below it the picture's bytes are worth more
+# in the base layer. Measured on the dev clips (docs/BENCHMARKS.md, "Hybrid v2").
+REFERENCE_PICTURE_FROM_KBPS: float | None = None
+
+
+def settle_reference(options: EncodeOptions, loaded: LoadedModel) -> EncodeOptions:
+    """`options` with the keyframe codec concrete, before the layer is chosen (the first pass
+    counts the picture's bytes): as asked (--keyframe-codec); else a keyframe picture only for
+    a model that aligns it at full resolution, at a --bitrate of REFERENCE_PICTURE_FROM_KBPS
+    or more; else none (imf-hybrid-v1 draws 0.02–0.15 dB from the picture for about 1 kB a
+    group: docs/BENCHMARKS.md)."""
+    if options.keyframe_codec is not None:
+        return options
+    wants = (
+        loaded.model.config.hybrid_reference == "flow"
+        and options.bitrate_kbps is not None
+        and REFERENCE_PICTURE_FROM_KBPS is not None
+        and options.bitrate_kbps >= REFERENCE_PICTURE_FROM_KBPS
+    )
+    return dataclasses.replace(options, keyframe_codec=DEFAULT_KEYFRAME_CODEC if wants else NO_KEYFRAME)
 
 
 def code_hybrid(
