@@ -89,3 +89,20 @@ def test_v2_training_runs_validates_and_resumes(tmp_path: Path, data_dir: Path, 
     train(cfg, RunPaths(data=data_dir, out=resumed, cache=cache_dir), stop_after=2)
     train(cfg, RunPaths(data=data_dir, out=resumed, cache=cache_dir), resume=True)
     assert (straight / "weights-rank0.sha256").read_text() == (resumed / "weights-rank0.sha256").read_text()
+
+
+def test_a_frame_never_reads_a_later_picture() -> None:
+    """Low delay holds for hybrid v2: a frame's output depends on its own base picture and
+    the group's reference only, so replacing every later base picture in the batch leaves
+    the earlier frames exactly as they were. Fails if the model looks at neighbouring rows
+    (a window over later pictures would break --low-delay)."""
+    torch.manual_seed(1)
+    model = FlowHybrid(preset("hybrid-flow-tiny", size=64)).eval()
+    torch.nn.init.normal_(model.tail.weight, std=0.05)
+    reference = model.prepare_reference(_pictures(6, 64), torch.rand(1, 3, 16, 16))
+    bases = torch.rand(6, 3, 16, 16)
+    later = bases.clone()
+    later[3:] = torch.rand(3, 3, 16, 16)
+    with torch.no_grad():
+        a, b = model.decode(reference, bases), model.decode(reference, later)
+    assert torch.equal(a[:3], b[:3]) and not torch.equal(a[3:], b[3:])

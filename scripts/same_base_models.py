@@ -1,0 +1,59 @@
+"""Hybrid models compared on the same bits: every .imf file given (hybrid files without
+keyframe pictures, e.g. those `imfcodec bench` leaves in OUT/work) is restored by each model
+from its own base layer; PSNR-RGB and VMAF against the reference clip, beside the base
+bicubic upscaled. Equal files, so the difference is the models'.
+
+    python scripts/same_base_models.py --clips DEV_DIR --models imf-hybrid-v1,imf-hybrid-v2 OUT/work/*.imf
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from imfcodec.bench.metrics import psnr_rgb_per_frame
+from imfcodec.bench.reference import prepare_reference
+from imfcodec.bench.run import own_base_frames
+from imfcodec.bench.vmaf import vmaf
+from imfcodec.codec.decoder import read_imf
+from imfcodec.codec.hybrid.decode import decode_hybrid_group, group_base_pictures
+from imfcodec.codec.keyframes import NO_KEYFRAME
+from imfcodec.model.weights import load_weights, resolve_model
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("files", nargs="+", type=Path)
+    parser.add_argument("--clips", type=Path, required=True, help="the folder of the clips the files were coded from (by stem)")
+    parser.add_argument("--models", default="imf-hybrid-v1,imf-hybrid-v2")
+    parser.add_argument("--frames", type=int, default=250)
+    args = parser.parse_args()
+    models = {name: load_weights(resolve_model(name)) for name in args.models.split(",")}
+    clips = {p.stem: p for p in args.clips.iterdir()}
+    rows = []
+    for path in sorted(args.files):
+        imf = read_imf(path)
+        if imf.header.get("keyframe_codec") != NO_KEYFRAME:
+            continue
+        stem = next(s for s in sorted(clips, key=len, reverse=True) if path.name.startswith(s))
+        reference, fps, _ = prepare_reference(clips[stem], args.frames, int(imf.header["size"]), Path("/tmp/imfcodec-refs"))
+        row = {"file": path.name, "kbps": 8 * path.stat().st_size * float(fps) / len(reference) / 1000}
+        base = own_base_frames(imf)
+        row["bicubic"] = {"psnr": float(psnr_rgb_per_frame(reference, base).mean()), **vmaf(reference, base, float(fps))}
+        for name, loaded in models.items():
+            model = loaded.model
+            decoded = np.concatenate(
+                [decode_hybrid_group(model, None, group_base_pictures(imf, g), 16, next(model.parameters()).device) for g in imf.groups]  # type: ignore[arg-type]
+            )
+            row[name] = {"psnr": float(psnr_rgb_per_frame(reference, decoded).mean()), **vmaf(reference, decoded, float(fps))}
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    for key in ["bicubic", *models]:
+        print(key, {m: round(float(np.mean([r[key][m] for r in rows])), 3) for m in ("psnr", "vmaf", "vmaf_neg")})
+
+
+if __name__ == "__main__":
+    main()
