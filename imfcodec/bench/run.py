@@ -157,6 +157,7 @@ def run_bench(
                     atomic.write_text(cached, json.dumps(new))
                 records += new
                 bar.advance(task)
+            write_outputs(records, out)  # after every clip: a long bench stopped early keeps what it measured
     write_outputs(records, out)
     if not quiet:
         print_summary(records, console)
