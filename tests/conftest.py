@@ -76,3 +76,31 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The committed tiny test model (fixed weights, 64², d_m 16, synthetic tables)."""
     return Path(__file__).parent / "expected" / "tiny-test.safetensors"
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two tiny training clips (one not square), for the training tests."""
+    folder = tmp_path_factory.mktemp("train-data")
+    write_clip(folder / "a.mp4", synthetic_frames(12, 80, 64, seed=1))
+    write_clip(folder / "b.mp4", synthetic_frames(12, 64, 64, seed=2))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def untrained(tmp_path_factory: pytest.TempPathFactory):
+    """An untrained tiny hybrid at 256²: its output is exactly the bicubic base."""
+    import torch
+
+    from imfcodec.model import HybridIMF, preset
+    from imfcodec.model.weights import load_weights, save_weights
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("hybrid") / "hybrid.safetensors"
+    save_weights(HybridIMF(preset("hybrid-tiny", size=256)), path, provenance={"purpose": "tests", "trained": False})
+    return load_weights(path)

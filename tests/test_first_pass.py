@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from imfcodec.codec.decoder import read_imf
 from imfcodec.codec.encoder import EncodeOptions, encode_video
@@ -18,20 +17,6 @@ from imfcodec.codec.keyframes import get_codec
 from imfcodec.frames import frames_to_tensor, psnr_per_frame, tensor_to_frames
 from imfcodec.model.hybrid import upsample
 from tests.conftest import synthetic_frames, write_clip
-
-
-@pytest.fixture(scope="module")
-def untrained(tmp_path_factory: pytest.TempPathFactory):
-    """An untrained hybrid (its output: the bicubic base): the first pass does not depend on the model."""
-    import torch
-
-    from imfcodec.model import HybridIMF, preset
-    from imfcodec.model.weights import load_weights, save_weights
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("fp") / "hybrid.safetensors"
-    save_weights(HybridIMF(preset("hybrid-tiny", size=256)), path, provenance={"purpose": "tests", "trained": False})
-    return load_weights(path)
 
 
 def test_the_base_layer_keeps_its_picture_rate_whatever_the_clip_frame_rate() -> None:

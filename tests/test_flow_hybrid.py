@@ -6,27 +6,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import pytest
 import torch
 
 from imfcodec.model import FlowHybrid, preset
 from imfcodec.model.flow_hybrid import dense_flow, warp_by_flow
 from imfcodec.model.hybrid import upsample
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from tests.conftest import synthetic_frames, write_clip
-
-    folder = tmp_path_factory.mktemp("flow-data")
-    write_clip(folder / "a.mp4", synthetic_frames(12, 80, 64, seed=1))
-    write_clip(folder / "b.mp4", synthetic_frames(12, 64, 64, seed=2))
-    return folder
-
-
-@pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("flow-cache")
 
 
 def _pictures(seed: int, size: int) -> torch.Tensor:

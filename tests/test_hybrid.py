@@ -31,14 +31,6 @@ from tests.conftest import synthetic_frames, write_clip
 
 
 @pytest.fixture(scope="module")
-def untrained(tmp_path_factory: pytest.TempPathFactory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("hybrid") / "hybrid.safetensors"
-    save_weights(HybridIMF(preset("hybrid-tiny", size=256)), path, provenance={"purpose": "tests", "trained": False})
-    return load_weights(path)
-
-
-@pytest.fixture(scope="module")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_clip(tmp_path_factory.mktemp("hclip") / "c.mkv", synthetic_frames(14, 256, 256, seed=11), codec="ffv1", pix_fmt="bgr0")
 

@@ -118,8 +118,6 @@ def test_an_option_the_mode_would_ignore_is_a_one_line_error(tmp_path: Path, fac
     """Nothing is silently ignored or overridden: each conflict is one line naming it, and
     no file is written. Fails if an option is dropped without a word (before: --base-crf 30
     alone coded a 64² file at the default rate)."""
-    from imfcodec.cli import main
-
     out = tmp_path / "x.imf"
     import subprocess
     import sys
@@ -129,5 +127,5 @@ def test_an_option_the_mode_would_ignore_is_a_one_line_error(tmp_path: Path, fac
         capture_output=True,
         text=True,
     )
-    assert main is not None and done.returncode == 1 and conflict in done.stderr, done.stderr
+    assert done.returncode == 1 and conflict in done.stderr, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and not out.exists()

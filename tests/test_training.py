@@ -14,22 +14,8 @@ from imfcodec.training.checkpoint import CheckpointError
 from imfcodec.training.config import load_recipe
 from imfcodec.training.launcher import LaunchSpec, WorkerFailed, launch
 from imfcodec.training.trainer import RunPaths, train
-from tests.conftest import synthetic_frames, write_clip
 
 pytestmark = pytest.mark.filterwarnings("ignore:VGG19 weights not found")
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("train-data")
-    write_clip(folder / "a.mp4", synthetic_frames(12, 80, 64, seed=1))
-    write_clip(folder / "b.mp4", synthetic_frames(12, 64, 64, seed=2))
-    return folder
-
-
-@pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("cache")
 
 
 def tiny(**overrides):

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -28,7 +28,7 @@ from ..errors import ImfcodecError
 from ..model.weights import LoadedModel
 from ..rate import kbps
 from .anchors import AnchorResult, encode_anchor_guarded
-from .layer_anchor import LayerResult, encode_layer_anchor
+from .layer_anchor import encode_layer_anchor
 from .metrics import psnr_rgb_per_frame
 from .vmaf import VmafUnavailable, vmaf_per_frame
 
@@ -41,6 +41,7 @@ ANCHOR_CHOICES: dict[str, tuple[str, int | None, tuple[int, int]]] = {
 # The default for a hybrid file: SVT-AV1 coding the file's own base layer (side, picture
 # step, fill, prediction structure) at the same rate, without the network (bench/layer_anchor.py).
 OWN_LAYER = "own-layer"
+R = TypeVar("R")
 LABEL_HEIGHT = 24  # pixels of the caption bar above each panel
 
 
@@ -68,19 +69,24 @@ def _require_plotting() -> None:
         raise ImfcodecError("compare draws its captions and plot with Pillow and matplotlib: pip install 'imfcodec[bench]'") from None
 
 
-def match_rate(
-    anchor: str, reference: np.ndarray, fps: Fraction, target_kbps: float, workdir: Path, say: Callable[[str], None] = print
-) -> AnchorResult:
-    """The anchor encoded at the CRF whose video rate is nearest `target_kbps`: a bisection
-    over the CRF range (the rate falls as the CRF rises), about six encodes."""
-    name, side, (lo, hi) = ANCHOR_CHOICES[anchor]
-    tried: dict[int, tuple[AnchorResult, float]] = {}
+def _nearest_rate(
+    encode_at: Callable[[int], R],
+    rate_of: Callable[[R], float],
+    crfs: tuple[int, int],
+    target_kbps: float,
+    say: Callable[[str], None],
+    label: Callable[[R], str],
+) -> R:
+    """The result of `encode_at(crf)` whose rate is nearest `target_kbps`: a bisection over
+    `crfs` (the rate falls as the CRF rises), about six encodes."""
+    lo, hi = crfs
+    tried: dict[int, tuple[R, float]] = {}
     while lo <= hi:
         crf = (lo + hi) // 2
-        result = encode_anchor_guarded(name, reference, fps, crf, workdir, side=side)
-        rate = kbps(result.es_bytes, len(reference), float(fps))
+        result = encode_at(crf)
+        rate = rate_of(result)
         tried[crf] = (result, rate)
-        say(f"{anchor} CRF {crf}: {rate:.2f} kbps (target {target_kbps:.2f})")
+        say(f"{label(result)} CRF {crf}: {rate:.2f} kbps (target {target_kbps:.2f})")
         if rate > target_kbps:
             lo = crf + 1
         else:
@@ -88,26 +94,36 @@ def match_rate(
     return min(tried.values(), key=lambda t: abs(t[1] - target_kbps))[0]
 
 
+def match_rate(
+    anchor: str, reference: np.ndarray, fps: Fraction, target_kbps: float, workdir: Path, say: Callable[[str], None] = print
+) -> AnchorResult:
+    """The anchor encoded at the CRF whose video rate is nearest `target_kbps`."""
+    name, side, crfs = ANCHOR_CHOICES[anchor]
+    return _nearest_rate(
+        lambda crf: encode_anchor_guarded(name, reference, fps, crf, workdir, side=side),
+        lambda r: kbps(r.es_bytes, len(reference), float(fps)),
+        crfs,
+        target_kbps,
+        say,
+        lambda _r: anchor,
+    )
+
+
 def match_rate_own_layer(
     header: dict[str, Any], reference: np.ndarray, fps: Fraction, target_kbps: float, say: Callable[[str], None] = print
 ) -> tuple[AnchorResult, str]:
-    """The file's own base layer shape coded at the CRF whose rate is nearest `target_kbps`
-    (bisection, about six encodes): (the result, its label)."""
+    """The file's own base layer shape coded at the CRF whose rate is nearest `target_kbps`:
+    (the result, its label)."""
     name = "svtav1-lowres" if header.get("base_low_delay") else "svtav1-lowres-ra"
     side, step, fill = int(header["base_size"]), int(header.get("base_step", 1)), str(header.get("base_fill", "repeat"))
-    lo, hi = 1, 63
-    tried: dict[int, tuple[LayerResult, float]] = {}
-    while lo <= hi:
-        crf = (lo + hi) // 2
-        result = next(r for r in encode_layer_anchor(name, reference, side, step, crf) if r.fill == fill or step == 1)
-        rate = kbps(result.es_bytes, len(reference), float(fps))
-        tried[crf] = (result, rate)
-        say(f"{result.label} CRF {crf}: {rate:.2f} kbps (target {target_kbps:.2f})")
-        if rate > target_kbps:
-            lo = crf + 1
-        else:
-            hi = crf - 1
-    best = min(tried.values(), key=lambda t: abs(t[1] - target_kbps))[0]
+    best = _nearest_rate(
+        lambda crf: next(r for r in encode_layer_anchor(name, reference, side, step, crf) if r.fill == fill or step == 1),
+        lambda r: kbps(r.es_bytes, len(reference), float(fps)),
+        (1, 63),
+        target_kbps,
+        say,
+        lambda r: r.label,
+    )
     label = f"SVT-AV1 {side}² every {step}" if step > 1 else f"SVT-AV1 {side}²"
     return AnchorResult(best.label, best.crf, best.es_bytes, best.es_bytes, best.frames, best.encode_fps, float("nan")), label
 

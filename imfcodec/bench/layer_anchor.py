@@ -53,14 +53,22 @@ def encode_layer_anchor(name: str, reference: np.ndarray, side: int, step: int, 
     encode_fps = len(reference) / (time.time() - t0)
     coded = decode_base(payload, -(-len(reference) // step))
     es = sum(len(p) for p in split_packets(payload))
+    return filled_results(name, reference, side, step, crf, es, coded, encode_fps, low_delay)
+
+
+def filled_results(
+    name: str, reference: np.ndarray, side: int, step: int, setting: int, nbytes: int, coded: np.ndarray, encode_fps: float, low_delay: bool
+) -> list[LayerResult]:
+    """A layer's decoded pictures `coded` (K, side, side, 3), one result per fill: filled to
+    the reference's frames and bicubic upscaled to its size. `setting`: the CRF or QP."""
     return [
         LayerResult(
             f"{name}-{side}-s{step}-{fill}",
             side,
             step,
             fill,
-            crf,
-            es,
+            setting,
+            nbytes,
             upsampled_frames(fill_skipped(coded, len(reference), step, fill), reference.shape[1]),
             encode_fps,
         )

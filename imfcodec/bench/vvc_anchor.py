@@ -16,10 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..codec.hybrid.base_layer import downscale, fill_skipped
-from ..codec.hybrid.decode import upsampled_frames
+from ..codec.hybrid.base_layer import downscale
 from ..errors import ImfcodecError
-from .layer_anchor import LayerResult, layer_fills
+from .layer_anchor import LayerResult, filled_results
 from .vmaf import ffmpeg_binary
 
 VVC_QPS = (55, 50, 45, 40, 35)
@@ -66,16 +65,4 @@ def encode_vvc_anchor(name: str, reference: np.ndarray, fps: float, qp: int, sid
     encode_fps = len(reference) / (time.time() - t0)
     if side is None:
         return [LayerResult(name, size, 1, "repeat", qp, nbytes, decoded, encode_fps)]
-    return [
-        LayerResult(
-            f"{name}-{side}-s{step}-{fill}",
-            side,
-            step,
-            fill,
-            qp,
-            nbytes,
-            upsampled_frames(fill_skipped(decoded, len(reference), step, fill), size),
-            encode_fps,
-        )
-        for fill in layer_fills(step, low_delay=False)
-    ]
+    return filled_results(name, reference, side, step, qp, nbytes, decoded, encode_fps, low_delay=False)

@@ -17,6 +17,7 @@ from ..quality import quality_step
 from .audio import encode_audio
 from .batching import MODEL_BATCH as MODEL_BATCH  # re-exported: the encoder's fixed batch
 from .hybrid.encode import code_hybrid, settle_layer, settle_reference
+from .keyframes import NO_KEYFRAME
 from .options import EncodeError as EncodeError  # re-exported
 from .options import EncodeOptions as EncodeOptions  # re-exported: what encode_video takes
 from .options import OptionError, is_hybrid
@@ -51,7 +52,7 @@ def header_for(loaded: LoadedModel, options: EncodeOptions, width: int, height: 
         header |= {"base_step": options.base_step}
         if options.base_step and options.base_step > 1:
             header["base_fill"] = options.base_fill
-        if options.keyframe_codec not in (None, "none"):
+        if options.keyframes != NO_KEYFRAME:
             header["quality"] = options.quality  # the keyframe pictures' (the most a rate-controlled group uses)
         return header
     return header | {
