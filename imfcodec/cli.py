@@ -16,7 +16,7 @@ from rich.table import Table
 from .bench.protocol import PROTOCOL_FRAMES, PROTOCOL_SIZE
 from .cli_common import DEBUG_ENV, console, device_named, encode_summary_table, errors, frame_rate, progress, say
 from .errors import ImfcodecError
-from .rate import DEFAULT_BITRATE_KBPS
+from .rate import DEFAULT_BITRATE_KBPS, DEFAULT_TOKEN_BITRATE_KBPS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="imfcodec: a neural video codec for talking heads (IMF).")
 
@@ -42,8 +42,8 @@ def encode(
     ),
     bitrate: Optional[float] = typer.Option(
         None,
-        help=f"Video kbps to land on (audio apart); each group's CRF is chosen for it. \\[default: {DEFAULT_BITRATE_KBPS:g} unless --base-crf]",
-        rich_help_panel=HYBRID_PANEL,
+        help=f"Video kbps to land on (audio apart). Hybrid: each group's CRF is chosen for it \\[default: {DEFAULT_BITRATE_KBPS:g} unless --base-crf]; "
+        f"tokens: the token step and the keyframes' count and quality \\[default: {DEFAULT_TOKEN_BITRATE_KBPS:g} unless --quality].",
     ),
     base_size: Optional[int] = typer.Option(
         None,
@@ -70,13 +70,14 @@ def encode(
     ),
     quality: Optional[int] = typer.Option(
         None,
-        help="1 (smallest) .. 8 (best): token step and keyframe quality; in the hybrid mode the keyframe picture's (needs "
-        "--keyframe-codec). \\[default: 3]",
+        help="1 (smallest) .. 8 (best): constant quality, token step and keyframe quality, no rate; in the hybrid mode the "
+        "keyframe picture's (needs --keyframe-codec). \\[default: chosen by --bitrate; 3 in the hybrid]",
         rich_help_panel=TOKEN_PANEL,
     ),
     refresh_psnr: Optional[float] = typer.Option(
         None,
-        help="New keyframe where a reconstructed frame falls below this PSNR (dB); 0 disables. \\[default: 20]",
+        help="New keyframe where a reconstructed frame falls below this PSNR (dB), when the budget affords one; 0 disables. "
+        "\\[default: 20]",
         rich_help_panel=TOKEN_PANEL,
     ),
     max_keyframe_interval: int = typer.Option(250, min=1, help="Longest group, frames."),

@@ -145,3 +145,39 @@ def test_a_hanging_anchor_encode_is_killed_and_reported(tmp_path: Path, monkeypa
     with pytest.raises(anchors.AnchorTimeout, match="did not finish in 1 s, 2 times"):
         anchors.encode_anchor_guarded("svtav1", frames, Fraction(25), 55, tmp_path, time_limit=1.0)
     assert time.time() - t0 < 20
+
+
+def test_the_layer_sweep_holds_the_encoders_own_step_and_stops_above_the_range(
+    tmp_path: Path, tiny_model_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fails if a step past 1–4 that --bitrate chose is missing from the like-for-like
+    sweep, or if a layer shape's finer settings are coded after one already costs more than
+    RATE_CEILING × the highest imfcodec rate (the sweep's cost) — or if one below it is skipped."""
+    from imfcodec.bench import run
+    from imfcodec.bench.layer_anchor import LAYER_CRFS, LAYER_SIDES, LAYER_STEPS
+
+    coded: list[tuple[int, int, int]] = []
+
+    def fake_point(loaded, point, reference, fps, source, stem):  # type: ignore[no-untyped-def]
+        return {"codec": "imfcodec", "point": point, "kbps": 4.0, "file_kbps": 4.0, "bytes": 1, "layer": {"side": 96, "step": 6}, "decoded": reference}
+
+    def fake_anchor(kind, arg, reference, fps, work):  # type: ignore[no-untyped-def]
+        side, step, crf = arg
+        coded.append(arg)
+        rate = (70 - crf) * side / 96 / step  # finer settings (lower CRF) cost more
+        rec = {"codec": f"{kind}-{side}-s{step}-repeat", "point": {"crf": crf}, "kbps": rate, "file_kbps": rate, "bytes": 1}
+        return [rec | {"decoded": reference}]
+
+    monkeypatch.setattr(run, "imfcodec_point", fake_point)
+    monkeypatch.setattr(run, "anchor_points", fake_anchor)
+    monkeypatch.setattr(run, "measure", lambda reference, decoded, fps=25.0: {"psnr_rgb": 30.0})
+    monkeypatch.setattr(run, "write_outputs", lambda records, out: None)
+    clip = write_clip(tmp_path / "c.mp4", synthetic_frames(10, 64, 64))
+    run_bench([clip], str(tiny_model_path), "bitrate_kbps=4", ["svtav1-lowres-ra"], frames=8, size=64, out=tmp_path / "out", quiet=True)
+    steps = sorted({s for _, s, _ in coded})
+    assert steps == [*LAYER_STEPS, 6]
+    for side in LAYER_SIDES:
+        for step in steps:
+            rates = [(70 - crf) * side / 96 / step for crf in LAYER_CRFS]
+            expected = [crf for crf, r in zip(LAYER_CRFS, rates) if all(prev <= 6.0 for prev in rates[: LAYER_CRFS.index(crf)])]
+            assert [c for s, k, c in coded if (s, k) == (side, step)] == expected

@@ -35,6 +35,7 @@ from .vmaf import ffmpeg_binary, vmaf
 from .vvc_anchor import VVC_ANCHORS, VVC_QPS, encode_vvc_anchor
 
 MS_SSIM_STRIDE = 5
+RATE_CEILING = 1.5  # a layer anchor's sweep stops above this × the clip's highest imfcodec rate
 
 
 def _flag(text: str) -> bool:
@@ -117,39 +118,57 @@ def run_bench(
     loaded = load_weights(resolve_model(model), device) if parsed else None
     if loaded is not None and loaded.model.config.size != size:
         raise ConfigError(f"--size {size}: the model codes {loaded.model.config.size}² frames")
-    jobs: list[tuple[str, Any]] = [("imfcodec", p) for p in parsed]
-    for a in anchors:
-        if a in LAYER_ANCHORS:
-            jobs += [(a, (side, step, crf)) for side in LAYER_SIDES for step in LAYER_STEPS for crf in LAYER_CRFS]
-        elif a == "vvenc":
-            jobs += [(a, qp) for qp in VVC_QPS]
-        elif a == "vvenc-lowres":
-            jobs += [(a, (side, step, qp)) for side in LAYER_SIDES for step in LAYER_STEPS for qp in VVC_QPS]
-        else:
-            jobs += [(a, crf) for crf in ANCHORS[a][2]]
+    jobs: list[tuple[str, Any]] = [("imfcodec", p) for p in parsed] + anchor_jobs(anchors, LAYER_STEPS)
     records: list[dict[str, Any]] = []
     with Progress(
         TextColumn("bench {task.fields[what]}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, disable=quiet
     ) as bar:
-        task = bar.add_task("bench", total=len(jobs) * len(videos), what="")
+        total = len(jobs) * len(videos)
+        task = bar.add_task("bench", total=total, what="")
         for video in videos:
             reference, fps, ref_file = prepare_reference(video, frames, size, out / "references")
             n = len(reference)
-            for kind, arg in jobs:
+            clip_jobs, extra_steps = list(jobs), set()
+            ceiling, past_ceiling = float("inf"), set()
+            while clip_jobs:
+                kind, arg = clip_jobs.pop(0)
                 bar.update(task, what=f"{video.stem} {kind} {arg}")
+                # A layer sweep runs from its lowest rate up: once a setting of a layer shape
+                # costs over RATE_CEILING × the highest imfcodec rate, the shape's finer
+                # settings cannot touch the compared range and are skipped.
+                shape = (kind, *arg[:2]) if isinstance(arg, tuple) else None
+                if shape in past_ceiling:
+                    bar.advance(task)
+                    continue
                 if kind == "imfcodec":
                     assert loaded is not None
                     new = [imfcodec_point(loaded, arg, reference, float(fps), ref_file, work / video.stem)]
+                    # A layer step past the grid's that --bitrate chose joins this clip's sweep,
+                    # so the like-for-like front always holds the encoder's own layer shape.
+                    step = new[0].get("layer", {}).get("step", 1)
+                    if step not in LAYER_STEPS and step not in extra_steps:
+                        extra_steps.add(step)
+                        more = anchor_jobs([a for a in anchors if a in LAYER_ANCHORS or a == "vvenc-lowres"], (step,))
+                        clip_jobs += more
+                        total += len(more)
+                        bar.update(task, total=total)
                 else:
                     # Anchors do not depend on the model: their records are cached, so a
                     # rerun with other imfcodec points costs only the imfcodec encodes.
                     label = "-".join(map(str, arg)) if isinstance(arg, tuple) else str(arg)
                     cached = work / f"{video.stem}-{n}f-{kind}-{label}.records.json"
                     if cached.is_file():
-                        records += json.loads(cached.read_text())
+                        new = json.loads(cached.read_text())
+                        records += new
+                        if shape is not None and min(r["kbps"] for r in new) > ceiling:
+                            past_ceiling.add(shape)
                         bar.advance(task)
                         continue
                     new = anchor_points(kind, arg, reference, fps, work)
+                if kind == "imfcodec":
+                    ceiling = new[0]["kbps"] * RATE_CEILING if ceiling == float("inf") else max(ceiling, new[0]["kbps"] * RATE_CEILING)
+                elif shape is not None and min(r["kbps"] for r in new) > ceiling:
+                    past_ceiling.add(shape)
                 for rec in new:
                     decoded = rec.pop("decoded")
                     rec.update({"clip": video.stem, "frames": n, "fps": float(fps), **measure(reference, decoded, float(fps))})
@@ -162,6 +181,20 @@ def run_bench(
     if not quiet:
         print_summary(records, console)
     return records
+
+
+def anchor_jobs(anchors: list[str], steps: tuple[int, ...]) -> list[tuple[str, Any]]:
+    """The encodes of `anchors`: (kind, argument). Layer anchors sweep LAYER_SIDES × `steps` ×
+    their CRFs or QPs; full-size anchors their own sweep (`steps` does not apply)."""
+    jobs: list[tuple[str, Any]] = []
+    for a in anchors:
+        if a in LAYER_ANCHORS:
+            jobs += [(a, (side, step, crf)) for side in LAYER_SIDES for step in steps for crf in LAYER_CRFS]
+        elif a == "vvenc-lowres":
+            jobs += [(a, (side, step, qp)) for side in LAYER_SIDES for step in steps for qp in VVC_QPS]
+        elif 1 in steps:
+            jobs += [(a, qp) for qp in VVC_QPS] if a == "vvenc" else [(a, crf) for crf in ANCHORS[a][2]]
+    return jobs
 
 
 def imfcodec_point(
@@ -186,6 +219,7 @@ def imfcodec_point(
         "decoded": decoded,
     }
     if is_hybrid(imf.header):  # the model's own gain: the same base, bicubic upscaled
+        rec["layer"] = {"side": int(imf.header["base_size"]), "step": int(imf.header.get("base_step", 1))}
         base = own_base_frames(imf)
         rec["psnr_rgb_bicubic_base"] = float(psnr_rgb_per_frame(reference, base).mean())
         rec |= {f"{k}_bicubic_base": v for k, v in vmaf(reference, base, fps).items()}

@@ -22,8 +22,11 @@ from .options import EncodeError as EncodeError  # re-exported
 from .options import EncodeOptions as EncodeOptions  # re-exported: what encode_video takes
 from .options import OptionError, is_hybrid
 from .summary import EncodeSummary as EncodeSummary  # re-exported: what encode_video returns
-from .tokens.encode import code_tokens
+from .tokens.encode import code_tokens, settle_tokens
 from .video_io import VideoInputError, crop_box, iter_frames, probe
+
+
+TOKEN_HEAD_BYTES = 260  # a token file's bytes before its first group (preamble and HEAD), measured
 
 
 def header_for(loaded: LoadedModel, options: EncodeOptions, width: int, height: int, fps: Fraction, audio: bool) -> dict[str, Any]:
@@ -87,9 +90,12 @@ def encode_video(
     if hybrid:
         options = settle_reference(options, loaded)
         frames, options = settle_layer(frames, options, float(info.fps))
+    total_hint = info.frames if options.max_frames is None else min(info.frames or options.max_frames, options.max_frames)
+    rate = None
+    if not hybrid:
+        frames, options, rate = settle_tokens(frames, options, loaded, float(info.fps), total_hint, TOKEN_HEAD_BYTES)
     summary = EncodeSummary(fps=float(info.fps), keyframe_codec=options.keyframes)
     started = time.time()
-    total_hint = info.frames if options.max_frames is None else min(info.frames or options.max_frames, options.max_frames)
     audio = None
     if options.audio and info.has_audio:
         audio = encode_audio(source, options.audio_bitrate_kbps, length_s=lambda: summary.frames / float(info.fps))
@@ -100,7 +106,10 @@ def encode_video(
             on_progress(summary.frames, total_hint)
 
     try:
-        (code_hybrid if hybrid else code_tokens)(frames, writer, loaded, options, summary, report)
+        if hybrid:
+            code_hybrid(frames, writer, loaded, options, summary, report)
+        else:
+            code_tokens(frames, writer, loaded, options, summary, report, rate)
         if summary.frames == 0:
             raise VideoInputError(f"{source}: the video has no frames")
         if audio is not None:

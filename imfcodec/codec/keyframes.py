@@ -39,6 +39,15 @@ class KeyframeCodec:
     quality_option: str  # the option --quality maps to
     ladder: tuple[int, ...]  # option value for each --quality level
     options: tuple[tuple[str, str], ...] = ()
+    worst: int = 0  # the option's value for the smallest picture: the rate control's floor
+
+    @property
+    def settings(self) -> tuple[int, ...]:
+        """Every value of the quality option from `worst` to the ladder's best, worst first:
+        what the token mode's rate control searches (a picture's bytes rise along it)."""
+        best = self.ladder[-1]
+        step = 1 if best > self.worst else -1
+        return tuple(range(self.worst, best + step, step))
 
     def __post_init__(self) -> None:
         if len(self.ladder) != QUALITY_LEVELS:
@@ -48,12 +57,16 @@ class KeyframeCodec:
         """(S, S, 3) uint8 -> bytes of one intra-coded picture. The encoder library runs under
         a watchdog (imfcodec/watchdog.py): SVT-AV1 once hung at a flush like this one's."""
         check_quality(quality)
-        return call_with_time_limit(lambda: self._encode(rgb, quality), KEYFRAME_TIME_LIMIT, f"the {self.name} keyframe encode")
+        return self.encode_setting(rgb, self.ladder[quality - 1])
 
-    def _encode(self, rgb: np.ndarray, quality: int) -> bytes:
-        """encode's work, unguarded."""
+    def encode_setting(self, rgb: np.ndarray, value: int) -> bytes:
+        """As `encode`, at `value` of the codec's quality option (CRF, or WebP quality)."""
+        return call_with_time_limit(lambda: self._encode(rgb, value), KEYFRAME_TIME_LIMIT, f"the {self.name} keyframe encode")
+
+    def _encode(self, rgb: np.ndarray, value: int) -> bytes:
+        """encode_setting's work, unguarded."""
         opts = dict(self.options)
-        opts[self.quality_option] = str(self.ladder[quality - 1])
+        opts[self.quality_option] = str(value)
         ctx = open_encoder(self.encoder, rgb.shape[1], rgb.shape[0], opts)
         packets = list(ctx.encode(yuv_frame(rgb, 0))) + list(ctx.encode(None))
         payload = b"".join(bytes(p) for p in packets)
@@ -81,6 +94,7 @@ CODECS: dict[str, KeyframeCodec] = {
         "crf",
         (56, 50, 45, 40, 35, 30, 25, 20),
         (("preset", "6"), ("svtav1-params", "keyint=1")),
+        63,
     ),
     "hevc": KeyframeCodec(
         "hevc",
@@ -89,8 +103,9 @@ CODECS: dict[str, KeyframeCodec] = {
         "crf",
         (42, 38, 34, 31, 28, 25, 22, 19),
         (("preset", "medium"), ("x265-params", "keyint=1:info=0:log-level=none")),
+        51,
     ),
-    "webp": KeyframeCodec("webp", "libwebp", "webp", "quality", (20, 35, 50, 62, 74, 84, 91, 96)),
+    "webp": KeyframeCodec("webp", "libwebp", "webp", "quality", (20, 35, 50, 62, 74, 84, 91, 96), (), 0),
 }
 DEFAULT_KEYFRAME_CODEC = "av1"
 # What --keyframe-codec may name: a codec, or (hybrid mode) none, groups without a picture.

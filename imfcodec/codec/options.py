@@ -11,8 +11,11 @@ Two modes share the container (docs/FORMAT.md):
   A keyframe picture per group only with `--keyframe-codec av1|hevc|webp`, whose quality
   `--quality` sets.
 - **tokens** (`--base-size 0`, or a token model): a keyframe per group and one quantised
-  token per frame; `--quality` sets the token step and keyframe quality, `--refresh-psnr`
-  starts a new keyframe where the in-loop PSNR drops below it.
+  token per frame. Rate control, `--bitrate KBPS` (DEFAULT_TOKEN_BITRATE_KBPS when nothing
+  is asked for): the budget picks the token step, the keyframes' count and quality
+  (tokens/rate_control.py); constant quality, `--quality N`: the token step and keyframe
+  quality, no rate. `--refresh-psnr` starts a new keyframe where the in-loop PSNR drops
+  below it (under a budget, when the budget affords one).
 
 An option the chosen mode would ignore, or that another option overrides, is an error
 naming the conflict: nothing is silently dropped.
@@ -32,7 +35,7 @@ from imfcodec.bitstream.header import NO_KEYFRAME
 from ..errors import ImfcodecError
 from ..model.config import IMFConfig
 from ..quality import QUALITY_LEVELS
-from ..rate import DEFAULT_BITRATE_KBPS
+from ..rate import DEFAULT_BITRATE_KBPS, DEFAULT_TOKEN_BITRATE_KBPS
 from .video_io import SEQUENCE_FPS
 
 HYBRID, TOKENS = "hybrid", "tokens"
@@ -83,8 +86,9 @@ class EncodeOptions:
     base_crf: int | None = None  # hybrid, constant quality: SVT-AV1 CRF of the base layer
     base_step: int | None = None  # hybrid: n, a base picture every n-th frame
     low_delay: bool = False  # hybrid: a base layer without B-frames (streaming)
-    bitrate_kbps: float | None = None  # hybrid: video rate to land on
+    bitrate_kbps: float | None = None  # video rate to land on (audio apart), both modes
     mode: str | None = None  # set by `resolved`: HYBRID or TOKENS
+    default_rate: bool = False  # set by `resolved`: bitrate_kbps is the mode's default, not asked for
 
     @property
     def keyframes(self) -> str:
@@ -134,8 +138,8 @@ def _resolve_tokens(o: EncodeOptions) -> EncodeOptions:
     hybrid_only = _given(o, "base_crf", "base_step", "low_delay")
     if hybrid_only:
         raise OptionError(f"{', '.join(hybrid_only)}: the hybrid mode's base layer; this is the token mode, which has none")
-    if o.bitrate_kbps is not None:
-        raise OptionError("--bitrate needs the hybrid mode: the token mode has no rate control yet (use --quality and --refresh-psnr)")
+    if o.bitrate_kbps is not None and o.quality is not None:
+        raise OptionError("--quality fixes the token mode's quality and --bitrate chooses it: give one of them")
     if o.keyframe_codec is not None and o.keyframe_codec not in KEYFRAME_CODECS:
         raise OptionError(
             f"--keyframe-codec must be one of {', '.join(KEYFRAME_CODECS)} in the token mode"
@@ -144,8 +148,14 @@ def _resolve_tokens(o: EncodeOptions) -> EncodeOptions:
     refresh = DEFAULT_REFRESH_PSNR if o.refresh_psnr is None else o.refresh_psnr
     if not 0 <= refresh < 100:
         raise OptionError(f"--refresh-psnr must be a PSNR in dB between 0 and 100 (0 disables), got {refresh}")
+    if o.quality is not None:  # constant quality: no rate
+        return dataclasses.replace(o, mode=TOKENS, base_size=0, refresh_psnr=refresh)
+    rate = DEFAULT_TOKEN_BITRATE_KBPS if o.bitrate_kbps is None else o.bitrate_kbps
+    if not rate > 0:
+        raise OptionError(f"--bitrate must be above 0 kbps, got {rate:g}")
+    # The token quality is chosen from the clip by the rate control (tokens/encode.settle_tokens).
     return dataclasses.replace(
-        o, mode=TOKENS, base_size=0, quality=DEFAULT_QUALITY if o.quality is None else o.quality, refresh_psnr=refresh
+        o, mode=TOKENS, base_size=0, bitrate_kbps=rate, refresh_psnr=refresh, default_rate=o.bitrate_kbps is None
     )
 
 
@@ -179,4 +189,4 @@ def _resolve_hybrid(o: EncodeOptions) -> EncodeOptions:
     rate = DEFAULT_BITRATE_KBPS if o.bitrate_kbps is None else o.bitrate_kbps
     if not rate > 0:
         raise OptionError(f"--bitrate must be above 0 kbps, got {rate:g}")
-    return dataclasses.replace(o, mode=HYBRID, quality=quality, bitrate_kbps=rate, refresh_psnr=None)
+    return dataclasses.replace(o, mode=HYBRID, quality=quality, bitrate_kbps=rate, refresh_psnr=None, default_rate=o.bitrate_kbps is None)

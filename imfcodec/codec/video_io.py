@@ -112,9 +112,21 @@ def probe(path: str | Path, sequence_fps: Fraction = SEQUENCE_FPS) -> VideoInfo:
             width=w,
             height=h,
             fps=Fraction(fps),
-            frames=stream.frames or None,
+            frames=stream.frames or _frames_from_duration(stream, container, fps),
             has_audio=bool(container.streams.audio),
         )
+
+
+def _frames_from_duration(stream: Any, container: Any, fps: Fraction) -> int | None:
+    """The frame count a container without one implies (Matroska, raw streams): its
+    duration × fps, rounded; None where it gives no duration either."""
+    if stream.duration and stream.time_base:
+        seconds = float(stream.duration * stream.time_base)
+    elif container.duration:
+        seconds = container.duration / 1_000_000  # av.time_base
+    else:
+        return None
+    return max(1, round(seconds * float(fps))) if seconds > 0 else None
 
 
 def to_square(rgb: np.ndarray, size: int, mode: str = "center") -> np.ndarray:
