@@ -90,6 +90,9 @@ class RunConfig(JsonConfig):
     keep_checkpoints: int = 3
     image_every: int = 500
     threads_per_worker: int = 0  # 0: torch's default split of the cores
+    # Wall-clock limit (0: none): the run checkpoints, validates and stops after this many
+    # minutes, as a device lent for a fixed window needs. The ranks agree on when.
+    max_minutes: float = 0.0
     logger: str = "none"  # none | tensorboard | wandb
     # Start from these weights (a checkpoint folder step_NNNNNNN or a run folder, whose
     # last checkpoint is taken) with a fresh optimiser: fine-tuning. --resume wins.

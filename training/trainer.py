@@ -99,7 +99,7 @@ class Trainer:
         self.amp_dtype = amp_dtype(cfg.run.amp, device)
         paths.out.mkdir(parents=True, exist_ok=True)
         self.cache = self._open_cache()
-        want_val = paths.val is not None and self.topo.is_main and cfg.run.val_every
+        want_val = paths.val is not None and self.topo.is_main and (cfg.run.val_every or cfg.run.max_minutes > 0)
         self.val_clips = load_validation_clips(paths.val, cfg.model.size, cfg.data.val_frames) if want_val and paths.val else {}
 
         self.gen = self.build_generator().to(device)
@@ -312,10 +312,18 @@ class Trainer:
         if world > 1:
             dist.barrier()
 
-    def maybe_validate(self, progress: TrainProgress, sink: ExternalLogger | None) -> None:
-        """Dev-clip metrics every val_every steps and at the end (main rank, with --val)."""
+    def all_agree(self, flag: bool) -> bool:
+        """Whether any rank says `flag` (a collective: every rank calls it, every step)."""
+        if self.topo.world == 1:
+            return flag
+        t = torch.tensor([float(flag)], device=self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return bool(t.item() > 0)
+
+    def maybe_validate(self, progress: TrainProgress, sink: ExternalLogger | None, force: bool = False) -> None:
+        """Dev-clip metrics every val_every steps, at the end and when `force`d (main rank, with --val)."""
         done, cfg = self.step, self.cfg
-        if not (self.val_clips and cfg.run.val_every and (done % cfg.run.val_every == 0 or done == cfg.run.steps)):
+        if not (self.val_clips and (force or cfg.run.val_every and (done % cfg.run.val_every == 0 or done == cfg.run.steps))):
             return
         val = {"step": done, **{f"val_{k}": v for k, v in self.evaluate(self.model).items()}}
         if self.ema is not None:
@@ -347,14 +355,16 @@ class Trainer:
         progress = TrainProgress(cfg.run.steps, self.step, enabled=main)
         sink = ExternalLogger(cfg.run.logger, self.paths.out, cfg) if main else None
         t_last, samples = time.time(), 0
+        deadline = time.time() + cfg.run.max_minutes * 60 if cfg.run.max_minutes > 0 else None
         while self.step < cfg.run.steps:
             out = self.train_step()
             samples += cfg.data.batch_size * self.topo.world
             if self.maybe_log(out, samples / max(time.time() - t_last, 1e-9), progress, sink):
                 t_last, samples = time.time(), 0
-            self.maybe_checkpoint(force=self.step == stop_after)
-            self.maybe_validate(progress, sink)
-            if stop_after is not None and self.step >= stop_after:
+            out_of_time = deadline is not None and self.all_agree(time.time() >= deadline)
+            self.maybe_checkpoint(force=self.step == stop_after or out_of_time)
+            self.maybe_validate(progress, sink, force=out_of_time)
+            if out_of_time or (stop_after is not None and self.step >= stop_after):
                 break
         progress.close()
         if sink:
