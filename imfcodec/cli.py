@@ -15,6 +15,7 @@ from rich.table import Table
 
 from .bench.protocol import PROTOCOL_FRAMES, PROTOCOL_SIZE
 from .cli_common import DEBUG_ENV, console, device_named, encode_summary_table, errors, frame_rate, progress, say
+from .codec.audio import DEFAULT_AUDIO_KBPS
 from .errors import ImfcodecError
 from .rate import DEFAULT_BITRATE_KBPS, DEFAULT_TOKEN_BITRATE_KBPS
 
@@ -82,7 +83,9 @@ def encode(
     ),
     max_keyframe_interval: int = typer.Option(250, min=1, help="Longest group, frames."),
     crop: str = typer.Option("center", help="center: largest centred square; pad: letterbox to a square."),
-    audio_bitrate: int = typer.Option(16, min=6, max=256, help="Opus bitrate for the audio, kbps."),
+    audio_bitrate: Optional[int] = typer.Option(
+        None, min=6, max=256, help=f"Opus bitrate for the audio, kbps (--bitrate counts the video only). \\[default: {DEFAULT_AUDIO_KBPS}]"
+    ),
     no_audio: bool = typer.Option(False, "--no-audio", help="Drop the audio."),
     device: str = typer.Option("auto", help="auto | cpu | cuda"),
     frames: Optional[int] = typer.Option(None, min=1, help="Encode only the first N frames."),
@@ -97,7 +100,7 @@ def encode(
 
         if output.suffix.lower() != ".imf":
             raise ImfcodecError(f"{output}: the output name must end in .imf")
-        if audio_bitrate != 16 and no_audio:
+        if audio_bitrate is not None and no_audio:
             raise ImfcodecError("--audio-bitrate and --no-audio: there is no audio to give a rate to; give one of them")
         loaded = load_weights(resolve_model(model or (DEFAULT_TOKEN_MODEL if base_size == 0 else DEFAULT_MODEL)), device_named(device))
         options = EncodeOptions(
@@ -106,7 +109,7 @@ def encode(
             refresh_psnr=refresh_psnr,
             crop=crop,
             audio=not no_audio,
-            audio_bitrate_kbps=audio_bitrate,
+            audio_bitrate_kbps=DEFAULT_AUDIO_KBPS if audio_bitrate is None else audio_bitrate,
             max_frames=frames,
             sequence_fps=frame_rate(fps),
             base_size=base_size,

@@ -32,9 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from imfcodec.codec.video_io import VideoWriter, iter_frames, probe
-from imfcodec.training.config import TrainConfig
+from imfcodec.training.config import TrainConfig, load_recipe
 from imfcodec.training.data import list_videos
-from imfcodec.training.config import load_recipe
 
 
 def stage(clips: list[Path], out: Path, size: int, frames: int, log) -> list[Path]:  # type: ignore[no-untyped-def]

@@ -159,7 +159,15 @@ def test_the_layer_sweep_holds_the_encoders_own_step_and_stops_above_the_range(
     coded: list[tuple[int, int, int]] = []
 
     def fake_point(loaded, point, reference, fps, source, stem):  # type: ignore[no-untyped-def]
-        return {"codec": "imfcodec", "point": point, "kbps": 4.0, "file_kbps": 4.0, "bytes": 1, "layer": {"side": 96, "step": 6}, "decoded": reference}
+        return {
+            "codec": "imfcodec",
+            "point": point,
+            "kbps": 4.0,
+            "file_kbps": 4.0,
+            "bytes": 1,
+            "layer": {"side": 96, "step": 6},
+            "decoded": reference,
+        }
 
     def fake_anchor(kind, arg, reference, fps, work):  # type: ignore[no-untyped-def]
         side, step, crf = arg

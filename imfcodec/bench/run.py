@@ -142,7 +142,13 @@ def run_bench(
                     continue
                 if kind == "imfcodec":
                     assert loaded is not None
-                    new = [imfcodec_point(loaded, arg, reference, float(fps), ref_file, work / video.stem)]
+                    # Cached by model id too: a bench stopped and started again resumes.
+                    point_label = "-".join(f"{k}{v}" for k, v in arg.items())
+                    cached = work / f"{video.stem}-{n}f-imfcodec-{loaded.model_id}-{point_label}.records.json"
+                    if cached.is_file():
+                        new = json.loads(cached.read_text())
+                    else:
+                        new = [imfcodec_point(loaded, arg, reference, float(fps), ref_file, work / video.stem)]
                     # A layer step past the grid's that --bitrate chose joins this clip's sweep,
                     # so the like-for-like front always holds the encoder's own layer shape.
                     step = new[0].get("layer", {}).get("step", 1)
@@ -170,10 +176,11 @@ def run_bench(
                 elif shape is not None and min(r["kbps"] for r in new) > ceiling:
                     past_ceiling.add(shape)
                 for rec in new:
+                    if "decoded" not in rec:  # read back from the cache, measured then
+                        continue
                     decoded = rec.pop("decoded")
                     rec.update({"clip": video.stem, "frames": n, "fps": float(fps), **measure(reference, decoded, float(fps))})
-                if kind != "imfcodec":
-                    atomic.write_text(cached, json.dumps(new))
+                atomic.write_text(cached, json.dumps(new))
                 records += new
                 bar.advance(task)
             write_outputs(records, out)  # after every clip: a long bench stopped early keeps what it measured

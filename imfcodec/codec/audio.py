@@ -10,6 +10,11 @@ from typing import Any
 import av
 
 OPUS_RATE = 48000  # Opus always codes at 48 kHz
+# Speech at 12 kbps: PESQ-WB 3.53 and STOI 0.94 (mean of six speech clips, two of them dev;
+# scripts/audio_rate.py, docs/BENCHMARKS.md); 16 kbps adds 0.12 PESQ for a third more bits,
+# 8 kbps loses 0.7. Mono with Opus's voip tuning measured no better, so the source's layout
+# and the audio tuning stay. --bitrate counts the video only, as ffmpeg's -b:v and -b:a.
+DEFAULT_AUDIO_KBPS = 12
 OPUS_FRAME = 960  # samples per Opus frame: 20 ms
 
 
@@ -17,7 +22,11 @@ Packet = tuple[int, int, bytes]  # (pts in 1/48000 s, duration, Opus bytes)
 
 
 def encode_audio(
-    path: str | Path, bitrate_kbps: int, length_s: Callable[[], float | None] = lambda: None
+    path: str | Path,
+    bitrate_kbps: int,
+    length_s: Callable[[], float | None] = lambda: None,
+    layout: str | None = None,
+    application: str = "audio",
 ) -> tuple[dict[str, Any], Iterator[list[Packet]]] | None:
     """Opus packets of the first audio stream, in batches of about one second.
 
@@ -26,6 +35,8 @@ def encode_audio(
     first read: the encoder knows the video's length only once it has read the video. The
     last Opus frame may run past that length by less than its 20 ms. Packet pts are in
     1/48000 s, counted from the start of the video stream (audio before it is dropped).
+    `layout`: mono or stereo (None: stereo if the source has two channels or more);
+    `application`: Opus's tuning, audio or voip (speech).
     """
     container = av.open(str(path))
     if not container.streams.audio:
@@ -37,8 +48,9 @@ def encode_audio(
         v = container.streams.video[0]
         if v.start_time is not None and v.time_base is not None:
             video_start = float(v.start_time * v.time_base)
-    layout = "stereo" if (stream.codec_context.channels or 1) >= 2 else "mono"
+    layout = layout or ("stereo" if (stream.codec_context.channels or 1) >= 2 else "mono")
     encoder = av.CodecContext.create("libopus", "w")
+    encoder.options = {"application": application}
     encoder.sample_rate = OPUS_RATE
     encoder.layout = layout
     encoder.format = "s16"

@@ -25,7 +25,6 @@ from .summary import EncodeSummary as EncodeSummary  # re-exported: what encode_
 from .tokens.encode import code_tokens, settle_tokens
 from .video_io import VideoInputError, crop_box, iter_frames, probe
 
-
 TOKEN_HEAD_BYTES = 260  # a token file's bytes before its first group (preamble and HEAD), measured
 
 

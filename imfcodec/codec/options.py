@@ -36,6 +36,7 @@ from ..errors import ImfcodecError
 from ..model.config import IMFConfig
 from ..quality import QUALITY_LEVELS
 from ..rate import DEFAULT_BITRATE_KBPS, DEFAULT_TOKEN_BITRATE_KBPS
+from .audio import DEFAULT_AUDIO_KBPS
 from .video_io import SEQUENCE_FPS
 
 HYBRID, TOKENS = "hybrid", "tokens"
@@ -78,7 +79,7 @@ class EncodeOptions:
     max_keyframe_interval: int = 250
     crop: str = "center"  # center | pad
     audio: bool = True
-    audio_bitrate_kbps: int = 16
+    audio_bitrate_kbps: int = DEFAULT_AUDIO_KBPS
     keyframe_codec: str | None = None  # hybrid: none (default), av1, hevc, webp; tokens: av1 (default), hevc, webp
     max_frames: int | None = None
     sequence_fps: Fraction = SEQUENCE_FPS  # frame rate of an image-sequence input
@@ -154,9 +155,7 @@ def _resolve_tokens(o: EncodeOptions) -> EncodeOptions:
     if not rate > 0:
         raise OptionError(f"--bitrate must be above 0 kbps, got {rate:g}")
     # The token quality is chosen from the clip by the rate control (tokens/encode.settle_tokens).
-    return dataclasses.replace(
-        o, mode=TOKENS, base_size=0, bitrate_kbps=rate, refresh_psnr=refresh, default_rate=o.bitrate_kbps is None
-    )
+    return dataclasses.replace(o, mode=TOKENS, base_size=0, bitrate_kbps=rate, refresh_psnr=refresh, default_rate=o.bitrate_kbps is None)
 
 
 def _resolve_hybrid(o: EncodeOptions) -> EncodeOptions:

@@ -75,7 +75,13 @@ def settle_tokens(
     with torch.no_grad():
         tokens = in_fixed_batches(model.encode_tokens, frames_to_tensor(np.stack(first), device)).double().cpu().numpy()
     rate = TokenRateControl(
-        options.bitrate_kbps, fps, total_hint, options.max_keyframe_interval, get_codec(options.keyframes), header_bytes, strict=not options.default_rate
+        options.bitrate_kbps,
+        fps,
+        total_hint,
+        options.max_keyframe_interval,
+        get_codec(options.keyframes),
+        header_bytes,
+        strict=not options.default_rate,
     )
     plan = rate.start(tokens, loaded.tables, first[0])
     return itertools.chain(first, frames), dataclasses.replace(options, quality=plan.quality), rate
