@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -121,8 +122,6 @@ def encode(
         ).resolved(is_hybrid(loaded))
         with progress(quiet, "encode") as bar:
             task = bar.add_task("encode", total=None, fps="-")
-            import time
-
             t0 = time.time()
 
             def report(done: int, total: int | None) -> None:
@@ -164,8 +163,6 @@ def decode(
         for message in imf.damage:
             damaged(message)
         loaded = load_weights(model_for_file(imf.header["model_id"], model), device_named(device))
-        import time
-
         t0 = time.time()
         with progress(quiet, "decode") as bar:
             task = bar.add_task("decode", total=None, fps="-")

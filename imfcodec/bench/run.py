@@ -6,7 +6,6 @@ import csv
 import json
 import time
 from collections.abc import Callable
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +25,14 @@ from ..codec.options import is_hybrid
 from ..errors import ConfigError
 from ..model.weights import LoadedModel, load_weights, resolve_model
 from ..rate import kbps
-from .anchors import ANCHORS, encode_anchor_guarded
-from .layer_anchor import LAYER_ANCHORS, LAYER_CRFS, LAYER_SIDES, LAYER_STEPS, encode_layer_anchor
+from .anchors import ANCHORS
+from .jobs import anchor_jobs, anchor_points
+from .layer_anchor import LAYER_ANCHORS, LAYER_STEPS
 from .metrics import MS_SSIM_MIN_SIDE, ms_ssim_per_frame, psnr_rgb_per_frame, psnr_yuv_per_frame
 from .reference import prepare_reference
 from .summary import bd_psnr, bd_rate, curves, plot, with_fronts
 from .vmaf import ffmpeg_binary, vmaf
-from .vvc_anchor import VVC_ANCHORS, VVC_QPS, encode_vvc_anchor
+from .vvc_anchor import VVC_ANCHORS
 
 MS_SSIM_STRIDE = 5
 RATE_CEILING = 1.5  # a layer anchor's sweep stops above this × the clip's highest imfcodec rate
@@ -190,20 +190,6 @@ def run_bench(
     return records
 
 
-def anchor_jobs(anchors: list[str], steps: tuple[int, ...]) -> list[tuple[str, Any]]:
-    """The encodes of `anchors`: (kind, argument). Layer anchors sweep LAYER_SIDES × `steps` ×
-    their CRFs or QPs; full-size anchors their own sweep (`steps` does not apply)."""
-    jobs: list[tuple[str, Any]] = []
-    for a in anchors:
-        if a in LAYER_ANCHORS:
-            jobs += [(a, (side, step, crf)) for side in LAYER_SIDES for step in steps for crf in LAYER_CRFS]
-        elif a == "vvenc-lowres":
-            jobs += [(a, (side, step, qp)) for side in LAYER_SIDES for step in steps for qp in VVC_QPS]
-        elif 1 in steps:
-            jobs += [(a, qp) for qp in VVC_QPS] if a == "vvenc" else [(a, crf) for crf in ANCHORS[a][2]]
-    return jobs
-
-
 def imfcodec_point(
     loaded: LoadedModel, point: dict[str, Any], reference: np.ndarray, fps: float, source: Path, stem: Path
 ) -> dict[str, Any]:
@@ -231,44 +217,6 @@ def imfcodec_point(
         rec["psnr_rgb_bicubic_base"] = float(psnr_rgb_per_frame(reference, base).mean())
         rec |= {f"{k}_bicubic_base": v for k, v in vmaf(reference, base, fps).items()}
     return rec
-
-
-def anchor_points(kind: str, arg: Any, reference: np.ndarray, fps: Fraction, work: Path) -> list[dict[str, Any]]:
-    """The records of one anchor job (a like-for-like layer gives one per fill), with "decoded"."""
-    n = len(reference)
-    if kind in LAYER_ANCHORS or kind in VVC_ANCHORS:
-        if kind == "vvenc":
-            results = encode_vvc_anchor(kind, reference, float(fps), arg)
-        elif kind == "vvenc-lowres":
-            results = encode_vvc_anchor(kind, reference, float(fps), arg[2], side=arg[0], step=arg[1])
-        else:
-            results = encode_layer_anchor(kind, reference, *arg)
-        return [
-            {
-                "codec": r.label,
-                "point": {"qp" if kind in VVC_ANCHORS else "crf": r.crf, "side": r.side, "step": r.step, "fill": r.fill},
-                "kbps": kbps(r.es_bytes, n, float(fps)),
-                "file_kbps": kbps(r.es_bytes, n, float(fps)),
-                "bytes": r.es_bytes,
-                "encode_fps": r.encode_fps,
-                "decode_fps": float("nan"),
-                "decoded": r.frames,
-            }
-            for r in results
-        ]
-    res = encode_anchor_guarded(kind, reference, fps, arg, work)
-    return [
-        {
-            "codec": kind,
-            "point": {"crf": res.crf},
-            "kbps": kbps(res.es_bytes, n, float(fps)),
-            "file_kbps": kbps(res.file_bytes, n, float(fps)),
-            "bytes": res.es_bytes,
-            "encode_fps": res.encode_fps,
-            "decode_fps": res.decode_fps,
-            "decoded": res.frames,
-        }
-    ]
 
 
 def own_base_frames(imf: ImfFile) -> np.ndarray:
