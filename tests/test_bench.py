@@ -189,3 +189,24 @@ def test_the_layer_sweep_holds_the_encoders_own_step_and_stops_above_the_range(
             rates = [(70 - crf) * side / 96 / step for crf in LAYER_CRFS]
             expected = [crf for crf, r in zip(LAYER_CRFS, rates) if all(prev <= 6.0 for prev in rates[: LAYER_CRFS.index(crf)])]
             assert [c for s, k, c in coded if (s, k) == (side, step)] == expected
+
+
+def test_per_clip_bd_is_taken_on_each_clips_own_front_and_averaged() -> None:
+    """Fails if the per-clip BD mixes clips (one clip's front judged against another's
+    curve), or if the mean is not the mean of the clips' values: imfcodec is the anchor
+    +1 dB on one clip and +0 dB on the other, so 1.0, 0.0 and a mean of 0.5."""
+    from imfcodec.bench.summary import per_clip_bd
+
+    rates = [2.0, 3.0, 5.0, 8.0, 12.0]
+    records = []
+    for clip, lead, offset in (("a", 1.0, 0.0), ("b", 0.0, 5.0)):
+        for r in rates:
+            anchor = 25.0 + offset + 3 * np.log2(r)
+            for codec, value in (("svtav1-lowres-ra-96-s2-linear", anchor), ("imfcodec", anchor + lead)):
+                records.append({"clip": clip, "codec": codec, "kbps": r, "psnr_rgb": value, "vmaf": 10 * value})
+    result = per_clip_bd(records)
+    assert result["clips"]["a"]["svtav1-lowres-ra-front"]["bd_psnr_db"] == pytest.approx(1.0, abs=1e-6)
+    assert result["clips"]["b"]["svtav1-lowres-ra-front"]["bd_psnr_db"] == pytest.approx(0.0, abs=1e-6)
+    assert result["clips"]["a"]["conventional-best"]["bd_vmaf"] == pytest.approx(10.0, abs=1e-5)
+    assert result["mean"]["svtav1-lowres-ra-front"]["bd_psnr_db"] == pytest.approx(0.5, abs=1e-6)
+    assert result["mean"]["vvenc-lowres-front"]["bd_psnr_db"] is None

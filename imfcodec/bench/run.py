@@ -30,7 +30,7 @@ from .jobs import anchor_jobs, anchor_points
 from .layer_anchor import LAYER_ANCHORS, LAYER_STEPS
 from .metrics import MS_SSIM_MIN_SIDE, ms_ssim_per_frame, psnr_rgb_per_frame, psnr_yuv_per_frame
 from .reference import prepare_reference
-from .summary import bd_psnr, bd_rate, curves, plot, with_fronts
+from .summary import PER_CLIP_FRONTS, bd_psnr, bd_rate, curves, per_clip_bd, plot, with_fronts
 from .vmaf import ffmpeg_binary, vmaf
 from .vvc_anchor import VVC_ANCHORS
 
@@ -263,6 +263,7 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
         i = int(np.argmin(r))
         result["lowest"][codec] = {"kbps": r[i], "psnr_rgb": d[i]}
     result["gain_over_bicubic"] = gain_over_bicubic(records)
+    result["per_clip"] = per_clip_bd(records)
     return result
 
 
@@ -354,3 +355,18 @@ def print_summary(records: list[dict[str, Any]], console: Console) -> None:
             )
         table.add_row(codec, *cells, f"{low['kbps']:.2f}", f"{low['psnr_rgb']:.2f}")
     console.print(table)
+    per_clip = s["per_clip"]
+    if per_clip["clips"]:
+        table = Table(title="imfcodec against each front, per clip: BD-PSNR (dB) / BD-VMAF")
+        table.add_column("clip")
+        for front in PER_CLIP_FRONTS:
+            table.add_column(front)
+        for clip, row in [*per_clip["clips"].items(), ("mean of clips", per_clip["mean"])]:
+            table.add_row(
+                clip,
+                *(
+                    f"{fmt(row.get(f, {}).get('bd_psnr_db'), '+.2f')} / {fmt(row.get(f, {}).get('bd_vmaf'), '+.1f')}"
+                    for f in PER_CLIP_FRONTS
+                ),
+            )
+        console.print(table)

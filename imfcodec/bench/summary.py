@@ -153,3 +153,38 @@ def plot(records: list[dict[str, Any]], path: Path, metric: str = "psnr_rgb", la
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=80, format=path.suffix.lstrip(".") or "png")
     plt.close(fig)
+
+
+# The fronts each clip's imfcodec curve is judged against on its own points: the
+# like-for-like layer front (imfcodec's own base layer by SVT-AV1, every shape), the same
+# shapes by VVenC, and the best conventional codec of all.
+PER_CLIP_FRONTS = ("svtav1-lowres-ra-front", "vvenc-lowres-front", "conventional-best")
+
+
+def per_clip_bd(records: list[dict[str, Any]], mine: str = "imfcodec") -> dict[str, Any]:
+    """{"clips": {clip: {front: {bd_psnr_db, bd_vmaf, bd_rate_percent}}}, "mean": {front: ...}}:
+    BD of `mine` against each PER_CLIP_FRONTS front built from the clip's own points (a
+    sweep may hold different layer shapes per clip, so a mean curve across clips would
+    lose them), and the mean of each value over the clips that have it (None: none has)."""
+    psnr = curves(records)
+    vmaf_ = curves(records, "vmaf") if all("vmaf" in r for r in records) else {}
+    clips: dict[str, dict[str, dict[str, float | None]]] = {}
+    for clip, by_codec in psnr.items():
+        if clip == "mean" or mine not in by_codec:
+            continue
+        fronts, fronts_vmaf = with_fronts(by_codec), with_fronts(vmaf_.get(clip, {}))
+        clips[clip] = {
+            front: {
+                "bd_psnr_db": bd_psnr(fronts[front], fronts[mine]),
+                "bd_vmaf": bd_psnr(fronts_vmaf[front], fronts_vmaf[mine]) if front in fronts_vmaf else None,
+                "bd_rate_percent": bd_rate(fronts[front], fronts[mine]),
+            }
+            for front in PER_CLIP_FRONTS
+            if front in fronts
+        }
+    mean: dict[str, dict[str, float | None]] = {}
+    for front in PER_CLIP_FRONTS:
+        for key in ("bd_psnr_db", "bd_vmaf", "bd_rate_percent"):
+            values = [v for c in clips.values() if front in c and (v := c[front][key]) is not None]
+            mean.setdefault(front, {})[key] = float(np.mean(values)) if values else None
+    return {"clips": clips, "mean": mean}
