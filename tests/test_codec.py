@@ -127,11 +127,16 @@ def test_keyframe_interval_and_refresh(tmp_path: Path, clip: Path, tiny) -> None
     assert s.keyframes == 20
     s = encode_video(clip, out, tiny, EncodeOptions(refresh_psnr=99.0, audio=False))
     assert s.keyframes < 20
-    # A scene cut forces a keyframe even with refresh off.
+    # At constant quality a scene cut forces a keyframe even with refresh off; under a
+    # budget too small for a second one (the default 2 kbps over half a second) it waits.
     frames = np.concatenate([synthetic_frames(6, 64, 64, seed=1), 255 - synthetic_frames(6, 64, 64, seed=2)])
     cut = write_clip(tmp_path / "cut.mkv", frames, codec="ffv1", pix_fmt="bgr0")
-    s = encode_video(cut, out, tiny, EncodeOptions(refresh_psnr=0, audio=False))
+    s = encode_video(cut, out, tiny, EncodeOptions(refresh_psnr=0, quality=3, audio=False))
     assert s.keyframe_positions == [0, 6]
+    s = encode_video(cut, out, tiny, EncodeOptions(refresh_psnr=0, audio=False))
+    assert s.keyframe_positions == [0]
+    s = encode_video(cut, out, tiny, EncodeOptions(refresh_psnr=0, bitrate_kbps=200, audio=False))
+    assert s.keyframe_positions == [0, 6]  # a budget that affords it takes the cut
 
 
 def test_token_bits_match_table_estimate(tmp_path: Path, clip: Path, tiny) -> None:
