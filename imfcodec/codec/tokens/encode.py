@@ -31,7 +31,6 @@ from ..summary import SCENE_CUT_PSNR, EncodeSummary
 from .quantize import quantize_tokens
 from .rate_control import GROUP_FRAMING_BYTES, TokenRateControl
 
-
 # Frames whose tokens the budget's plan looks at before the first is coded: the token
 # quality is fixed for the file, and a forecast from the first 16 frames of a clip whose
 # motion starts later put it 33 % over its rate (tpsmm-driving at 1.5 kbps).
