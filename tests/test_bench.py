@@ -209,4 +209,4 @@ def test_per_clip_bd_is_taken_on_each_clips_own_front_and_averaged() -> None:
     assert result["clips"]["b"]["svtav1-lowres-ra-front"]["bd_psnr_db"] == pytest.approx(0.0, abs=1e-6)
     assert result["clips"]["a"]["conventional-best"]["bd_vmaf"] == pytest.approx(10.0, abs=1e-5)
     assert result["mean"]["svtav1-lowres-ra-front"]["bd_psnr_db"] == pytest.approx(0.5, abs=1e-6)
-    assert result["mean"]["vvenc-lowres-front"]["bd_psnr_db"] is None
+    assert "vvenc-lowres-front" not in result["mean"]  # no clip has that anchor

@@ -364,9 +364,6 @@ def print_summary(records: list[dict[str, Any]], console: Console) -> None:
         for clip, row in [*per_clip["clips"].items(), ("mean of clips", per_clip["mean"])]:
             table.add_row(
                 clip,
-                *(
-                    f"{fmt(row.get(f, {}).get('bd_psnr_db'), '+.2f')} / {fmt(row.get(f, {}).get('bd_vmaf'), '+.1f')}"
-                    for f in PER_CLIP_FRONTS
-                ),
+                *(f"{fmt(row[f]['bd_psnr_db'], '+.2f')} / {fmt(row[f]['bd_vmaf'], '+.1f')}" if f in row else "-" for f in PER_CLIP_FRONTS),
             )
         console.print(table)

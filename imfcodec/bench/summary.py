@@ -183,7 +183,7 @@ def per_clip_bd(records: list[dict[str, Any]], mine: str = "imfcodec") -> dict[s
             if front in fronts
         }
     mean: dict[str, dict[str, float | None]] = {}
-    for front in PER_CLIP_FRONTS:
+    for front in [f for f in PER_CLIP_FRONTS if any(f in c for c in clips.values())]:
         for key in ("bd_psnr_db", "bd_vmaf", "bd_rate_percent"):
             values = [v for c in clips.values() if front in c and (v := c[front][key]) is not None]
             mean.setdefault(front, {})[key] = float(np.mean(values)) if values else None
