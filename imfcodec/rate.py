@@ -8,10 +8,11 @@ def kbps(nbytes: int, frames: int, fps: float) -> float:
     return 8.0 * nbytes * fps / frames / 1000.0 if frames > 0 and fps > 0 else 0.0
 
 
-# `imfcodec encode` with a hybrid model and no rate option: the operating point where the
-# hybrid is furthest ahead of the low-res anchor's random-access front on the dev clips
-# (docs/BENCHMARKS.md, --bitrate 3..10: +2.05 dB at 3.9 kbps; +1.13 at 4.9, +0.83 at 5.9,
-# +0.01 at 7.9, +0.31 at 9.8; 3 kbps is below the front's lowest point).
+# `imfcodec encode` with a hybrid model and no rate option. Measured like for like
+# (docs/BENCHMARKS.md, six dev clips): no rate of 3-8 kbps puts imf-hybrid-v1 ahead of
+# SVT-AV1 coding the same kind of layer (BD-PSNR -0.45 dB); 4 kbps stays the default as
+# the lowest rate whose picture is usable (29.7 dB, VMAF 48.5 on the mean; at 3 kbps,
+# 28.0 dB and VMAF 30.9) until a model that leads the front sets it by measurement.
 DEFAULT_BITRATE_KBPS = 4.0
 
 # `imfcodec encode` in the token mode with no rate option (docs/BENCHMARKS.md, the token
