@@ -1,6 +1,7 @@
 """Speech quality of the Opus track at the rates a video call would use: PESQ (ITU-T P.862.2,
 wideband) and STOI, against the source's own audio, on every clip with a sound track.
 
+    pip install pesq pystoi      # the two metrics' packages (not in the project's extras)
     python scripts/audio_rate.py DEV/*.mp4 [--rates 6,8,12,16]
 
 Each clip's audio goes through imfcodec's own encoder (codec/audio.encode_audio) as source
