@@ -129,7 +129,7 @@ def run_bench(
             reference, fps, ref_file = prepare_reference(video, frames, size, out / "references")
             n = len(reference)
             clip_jobs, extra_steps = list(jobs), set()
-            ceiling, past_ceiling = float("inf"), set()
+            top_rate, past_ceiling = 0.0, set()  # the clip's highest imfcodec rate so far
             while clip_jobs:
                 kind, arg = clip_jobs.pop(0)
                 bar.update(task, what=f"{video.stem} {kind} {arg}")
@@ -140,15 +140,29 @@ def run_bench(
                 if shape in past_ceiling:
                     bar.advance(task)
                     continue
+                # Every job's records are cached: anchors do not depend on the model, and
+                # imfcodec points are named by model id, so a bench stopped and started
+                # again, or rerun with other points, codes only what it has not measured.
                 if kind == "imfcodec":
                     assert loaded is not None
-                    # Cached by model id too: a bench stopped and started again resumes.
-                    point_label = "-".join(f"{k}{v}" for k, v in arg.items())
-                    cached = work / f"{video.stem}-{n}f-imfcodec-{loaded.model_id}-{point_label}.records.json"
-                    if cached.is_file():
-                        new = json.loads(cached.read_text())
-                    else:
+                    label = f"{loaded.model_id}-" + "-".join(f"{k}{v}" for k, v in arg.items())
+                else:
+                    label = "-".join(map(str, arg)) if isinstance(arg, tuple) else str(arg)
+                cached = work / f"{video.stem}-{n}f-{kind}-{label}.records.json"
+                if cached.is_file():
+                    new = json.loads(cached.read_text())
+                else:
+                    if kind == "imfcodec":
+                        assert loaded is not None
                         new = [imfcodec_point(loaded, arg, reference, float(fps), ref_file, work / video.stem)]
+                    else:
+                        new = anchor_points(kind, arg, reference, fps, work)
+                    for rec in new:
+                        decoded = rec.pop("decoded")
+                        rec.update({"clip": video.stem, "frames": n, "fps": float(fps), **measure(reference, decoded, float(fps))})
+                    atomic.write_text(cached, json.dumps(new))
+                if kind == "imfcodec":
+                    top_rate = max(top_rate, new[0]["kbps"])
                     # A layer step past the grid's that --bitrate chose joins this clip's sweep,
                     # so the like-for-like front always holds the encoder's own layer shape.
                     step = new[0].get("layer", {}).get("step", 1)
@@ -158,29 +172,8 @@ def run_bench(
                         clip_jobs += more
                         total += len(more)
                         bar.update(task, total=total)
-                else:
-                    # Anchors do not depend on the model: their records are cached, so a
-                    # rerun with other imfcodec points costs only the imfcodec encodes.
-                    label = "-".join(map(str, arg)) if isinstance(arg, tuple) else str(arg)
-                    cached = work / f"{video.stem}-{n}f-{kind}-{label}.records.json"
-                    if cached.is_file():
-                        new = json.loads(cached.read_text())
-                        records += new
-                        if shape is not None and min(r["kbps"] for r in new) > ceiling:
-                            past_ceiling.add(shape)
-                        bar.advance(task)
-                        continue
-                    new = anchor_points(kind, arg, reference, fps, work)
-                if kind == "imfcodec":
-                    ceiling = new[0]["kbps"] * RATE_CEILING if ceiling == float("inf") else max(ceiling, new[0]["kbps"] * RATE_CEILING)
-                elif shape is not None and min(r["kbps"] for r in new) > ceiling:
+                elif shape is not None and top_rate > 0 and min(r["kbps"] for r in new) > RATE_CEILING * top_rate:
                     past_ceiling.add(shape)
-                for rec in new:
-                    if "decoded" not in rec:  # read back from the cache, measured then
-                        continue
-                    decoded = rec.pop("decoded")
-                    rec.update({"clip": video.stem, "frames": n, "fps": float(fps), **measure(reference, decoded, float(fps))})
-                atomic.write_text(cached, json.dumps(new))
                 records += new
                 bar.advance(task)
             write_outputs(records, out)  # after every clip: a long bench stopped early keeps what it measured
