@@ -76,14 +76,7 @@ def settle_tokens(
     first = list(itertools.islice(frames, LOOKAHEAD_FRAMES))
     if not first:  # an empty input: the encoder says so after the loop
         return iter(()), dataclasses.replace(options, quality=DEFAULT_QUALITY), None
-    device = next(model.parameters()).device
-    with torch.no_grad():
-        tokens = np.concatenate(
-            [
-                in_fixed_batches(model.encode_tokens, frames_to_tensor(np.stack(first[i : i + MODEL_BATCH]), device)).double().cpu().numpy()
-                for i in range(0, len(first), MODEL_BATCH)
-            ]
-        )
+    tokens = np.concatenate([_tokens_of(model, np.stack(first[i : i + MODEL_BATCH])) for i in range(0, len(first), MODEL_BATCH)])
     rate = TokenRateControl(
         options.bitrate_kbps,
         fps,
@@ -94,6 +87,7 @@ def settle_tokens(
         strict=not options.default_rate,
     )
     plan = rate.start(tokens, loaded.tables, first[0])
+    rate.lookahead_tokens = tokens  # the coding loop's first batches: ET runs once per frame
     return itertools.chain(first, frames), dataclasses.replace(options, quality=plan.quality), rate
 
 
@@ -174,9 +168,11 @@ def code_tokens(
 
     group: _Group | None = None
     previous: np.ndarray | None = None  # the last source frame coded
+    lookahead = rate.lookahead_tokens if rate is not None else np.zeros((0,))
     for batch in batches(frames, MODEL_BATCH):
-        with torch.no_grad():
-            tokens = in_fixed_batches(model.encode_tokens, frames_to_tensor(batch, device)).double().cpu().numpy()
+        first = summary.frames
+        # Batches start at multiples of MODEL_BATCH, as the look-ahead's did: the same tokens.
+        tokens = lookahead[first : first + len(batch)] if first + len(batch) <= len(lookahead) else _tokens_of(model, batch)
         pos = 0
         while pos < len(batch):
             if group is not None and previous is not None and group.frame_count < group.limit:
@@ -189,10 +185,9 @@ def code_tokens(
                     continue
             # A keyframe is due at `pos`: the first frame, a cut, a full group or a bad reconstruction.
             index = summary.frames + pos
-            # Forced: the first frame, a full group; at constant quality a cut too (under a
-            # budget a cut waits, like a refresh, for a keyframe the budget affords).
-            forced = group is None or previous is None or group.frame_count >= max_interval
-            forced = forced or (rate is None and bool(_cuts(previous, batch[pos : pos + 1])[0]))
+            # Under a budget only the first frame and a full group force one: a cut waits,
+            # like a refresh, for a keyframe the budget affords (constant quality never waits).
+            forced = group is None or group.frame_count >= max_interval
             payload = keyframe_for(index, batch[pos], group, forced)
             if payload is None:  # the budget cannot pay for it yet: the group runs on
                 assert group is not None
@@ -210,9 +205,14 @@ def code_tokens(
         finish_group(group)
 
 
-def _cuts(previous: np.ndarray | None, frames: np.ndarray) -> np.ndarray:
+def _tokens_of(model: IMF, frames: np.ndarray) -> np.ndarray:
+    """ET's tokens (T, D) float64 of `frames` (T, S, S, 3) uint8, in the encoder's fixed batches."""
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        return in_fixed_batches(model.encode_tokens, frames_to_tensor(frames, device)).double().cpu().numpy()
+
+
+def _cuts(previous: np.ndarray, frames: np.ndarray) -> np.ndarray:
     """(T,) bool: where each of `frames` (T, S, S, 3) differs from the one before it (the
     first from `previous`) as a scene cut does."""
-    if previous is None:
-        return np.ones(len(frames), dtype=bool)
     return psnr_per_frame(np.concatenate([previous[None], frames[:-1]]), frames) < SCENE_CUT_PSNR

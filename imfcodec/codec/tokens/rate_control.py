@@ -93,6 +93,7 @@ class TokenRateControl:
         self.plan: TokenPlan | None = None
         self.token_bytes = 0  # written so far, and the frames they cover
         self.token_frames = 0
+        self.lookahead_tokens = np.zeros((0, 0))  # (T, D): the planned frames' tokens, for the coding loop to reuse
 
     def total(self, frame: int) -> int:
         """Frames the budget is planned over, as seen at `frame`: the input's length, or where
