@@ -106,8 +106,9 @@ class TokenRateControl:
     def start(self, tokens: np.ndarray, tables: np.ndarray, first_frame: np.ndarray) -> TokenPlan:
         """Choose the token quality and the group length from the first frames' `tokens`
         (T, D) and the first frame (S, S, 3). One keyframe at the worst setting that overshoots
-        the target by more than RATE_TOLERANCE is BudgetTooSmall when the rate was asked for; at the default rate (a clip too short for it) the file
-        gets that one keyframe at the worst setting."""
+        the target by more than RATE_TOLERANCE is BudgetTooSmall when the rate was asked for;
+        at the default rate (a clip too short for it) the file gets that one keyframe at the
+        worst setting."""
         levels = tables.shape[0]
         costs = {q: token_bytes_per_frame(tokens, tables[q - 1], q) for q in range(1, levels + 1)}
         share = TOKEN_SHARE * self.bytes_per_frame
