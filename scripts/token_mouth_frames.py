@@ -34,7 +34,7 @@ def lower_third(frames: np.ndarray) -> np.ndarray:
 
 def movement(frames: np.ndarray, anchors: np.ndarray) -> np.ndarray:
     """(T,) mean absolute difference of each frame's lower third from its anchor's, 8-bit levels."""
-    return np.abs(lower_third(frames) - lower_third(anchors)).mean(axis=(1, 2, 3))
+    return np.asarray(np.abs(lower_third(frames) - lower_third(anchors)).mean(axis=(1, 2, 3)))
 
 
 def per_frame(reference: np.ndarray, imf_path: Path, model: str) -> dict[str, list[float]]:
