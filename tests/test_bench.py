@@ -13,7 +13,7 @@ import pytest
 from imfcodec.bench import anchors
 from imfcodec.bench.anchors import stored_video_bytes
 from imfcodec.bench.metrics import ms_ssim_per_frame, psnr, psnr_rgb_per_frame, psnr_yuv_per_frame
-from imfcodec.bench.run import parse_points, run_bench, summarize
+from imfcodec.bench.run import codec_fingerprint, parse_points, run_bench, summarize
 from imfcodec.bench.summary import bd_psnr, bd_rate, pareto_front
 from imfcodec.rate import kbps
 from tests.conftest import synthetic_frames, write_clip
@@ -210,3 +210,18 @@ def test_per_clip_bd_is_taken_on_each_clips_own_front_and_averaged() -> None:
     assert result["clips"]["a"]["conventional-best"]["bd_vmaf"] == pytest.approx(10.0, abs=1e-5)
     assert result["mean"]["svtav1-lowres-ra-front"]["bd_psnr_db"] == pytest.approx(0.5, abs=1e-6)
     assert "vvenc-lowres-front" not in result["mean"]  # no clip has that anchor
+
+
+def test_cached_points_are_named_by_the_encoders_sources(tmp_path: Path) -> None:
+    """A cached imfcodec point carries the hash of the sources that make and decode the file.
+    Fails if an encoder change (here in codec/) leaves the hash alone, so a rerun reads back
+    the last encoder's numbers, or if a bench-only change moves it and recodes everything."""
+    for name in ("codec/hybrid/first_pass.py", "bitstream/header.py", "model/hybrid.py", "frames.py", "rate.py", "bench/run.py"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(f"# {name}\n")
+    before = codec_fingerprint(tmp_path)
+    (tmp_path / "bench/run.py").write_text("# another bench\n")
+    assert codec_fingerprint(tmp_path) == before
+    (tmp_path / "codec/hybrid/first_pass.py").write_text("# another first pass\n")
+    assert codec_fingerprint(tmp_path) != before
+    assert len(codec_fingerprint()) == 12

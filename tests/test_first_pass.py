@@ -27,8 +27,8 @@ def test_the_base_layer_keeps_its_picture_rate_whatever_the_clip_frame_rate() ->
     def start(kbps: float, fps: float) -> tuple[int, int]:
         return base_side_for(kbps), base_step_for(kbps, fps)
 
-    assert start(5, 25) == (96, 2) and start(5, 30) == (96, 2) and start(5, 59.94) == (96, 5)
-    assert start(3, 25) == (64, 2) and start(10, 25) == (128, 2) and start(20, 59.94) == (128, 2)
+    assert start(5, 25) == (128, 2) and start(5, 30) == (128, 2) and start(5, 59.94) == (128, 5)
+    assert start(3, 25) == (128, 2) and start(2.5, 25) == (96, 2) and start(20, 59.94) == (128, 2)
     assert start(20, 240) == (128, 8)
 
 
@@ -62,8 +62,10 @@ def test_bitrate_steps_down_to_a_layer_the_target_can_pay(tmp_path: Path, untrai
     assert expected != (96, 2) and _first_fit(frames, target, keyframe) == expected
     assert _first_fit(frames, 0.01, keyframe) == (64, 8)  # nothing fits: the cheapest
     # The encoder starts from the target's layer and writes what the ladder from there gives.
-    fitting = [layer for layer in layer_ladder(*start) if floor[layer] <= floor[(96, 2)] - 1][:LAYER_CANDIDATES]
     budget = floor[(96, 2)] - 1  # the group's budget less the keyframe, by construction of the target
+    fitting = [layer for layer in layer_ladder(*start) if floor[layer] <= budget][:LAYER_CANDIDATES]
+    below = [layer for layer in layer_ladder(*start) if layer[0] < min(s for s, _ in fitting)]
+    fitting += [layer for layer in below if layer[0] == below[0][0] and floor[layer] <= budget][:1] if below else []
 
     def upscaled_psnr(layer: tuple[int, int]) -> float:  # the first pass's score, computed here on its own
         payload, _ = fit_base(downscale(frames[:: layer[1]], layer[0]), budget, False)
@@ -116,3 +118,23 @@ def test_the_first_pass_scores_the_affordable_layers() -> None:
     assert best(generous, lambda p: -by_step(p)) == (96, 1)
     assert choose_layer(frames, 0.01, 25, 0, False, "repeat", by_step) == (64, 8)  # none fits: the cheapest, unscored
     assert len(seen) == LAYER_CANDIDATES
+
+
+def test_the_next_smaller_side_competes() -> None:
+    """Beside the first LAYER_CANDIDATES affordable layers of the ladder's side, the first
+    affordable layer one side down is scored too (the front's best on the 60 fps dev clip is
+    96² where the others' is 128²). Fails if the smaller side is never offered, or offered
+    where the side is pinned."""
+    frames = synthetic_frames(16, 256, 256, seed=3)
+    seen: list[int] = []
+
+    def smallest(pictures: np.ndarray) -> float:  # prefers the smaller picture
+        seen.append(pictures.shape[1])
+        return -pictures.shape[1]
+
+    generous = 200.0  # kbps: every layer fits; the ladder starts at 128², every frame
+    assert choose_layer(frames, generous, 25, 0, False, "repeat", smallest) == (96, 1)
+    assert seen == [128] * LAYER_CANDIDATES + [96]
+    seen.clear()
+    assert choose_layer(frames, generous, 25, 0, False, "repeat", smallest, side=128)[0] == 128
+    assert seen == [128] * LAYER_CANDIDATES

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -36,6 +37,21 @@ from .vvc_anchor import VVC_ANCHORS
 
 MS_SSIM_STRIDE = 5
 RATE_CEILING = 1.5  # a layer anchor's sweep stops above this × the clip's highest imfcodec rate
+
+
+# The sources whose change can change an imfcodec file or its decoding: a cached imfcodec
+# point is named by their hash as well as the model's id, so a bench after an encoder change
+# codes its points again instead of reading back the last encoder's.
+CODEC_SOURCES = ("codec", "bitstream", "model", "frames.py", "rate.py")
+
+
+def codec_fingerprint(root: Path = Path(__file__).resolve().parent.parent) -> str:
+    """12 hex digits of SHA-256 over CODEC_SOURCES' Python files under `root` (the package)."""
+    digest = hashlib.sha256()
+    for name in CODEC_SOURCES:
+        for path in sorted((root / name).rglob("*.py")) if (root / name).is_dir() else [root / name]:
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def _flag(text: str) -> bool:
@@ -119,6 +135,7 @@ def run_bench(
     if loaded is not None and loaded.model.config.size != size:
         raise ConfigError(f"--size {size}: the model codes {loaded.model.config.size}² frames")
     jobs: list[tuple[str, Any]] = [("imfcodec", p) for p in parsed] + anchor_jobs(anchors, LAYER_STEPS)
+    fingerprint = codec_fingerprint()
     records: list[dict[str, Any]] = []
     with Progress(
         TextColumn("bench {task.fields[what]}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, disable=quiet
@@ -141,11 +158,12 @@ def run_bench(
                     bar.advance(task)
                     continue
                 # Every job's records are cached: anchors do not depend on the model, and
-                # imfcodec points are named by model id, so a bench stopped and started
-                # again, or rerun with other points, codes only what it has not measured.
+                # imfcodec points are named by model id and codec_fingerprint, so a bench
+                # stopped and started again, or rerun with other points, codes only what it
+                # has not measured with this encoder and model.
                 if kind == "imfcodec":
                     assert loaded is not None
-                    label = f"{loaded.model_id}-" + "-".join(f"{k}{v}" for k, v in arg.items())
+                    label = f"{loaded.model_id}-{fingerprint}-" + "-".join(f"{k}{v}" for k, v in arg.items())
                 else:
                     label = "-".join(map(str, arg)) if isinstance(arg, tuple) else str(arg)
                 cached = work / f"{video.stem}-{n}f-{kind}-{label}.records.json"

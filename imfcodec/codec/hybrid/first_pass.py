@@ -4,9 +4,10 @@ where a rate-controlled file's layer is decided.
 
 The ladder starts from the target (base_side_for, base_step_for), goes to cheaper layers
 (fewer pictures first, then a smaller side), keeps the first LAYER_CANDIDATES whose base at
-the highest CRF fits the first group's budget, fits each to that budget and keeps the one
-whose bicubic upscale is closest to the frames. `--base-size` / `--base-step` given with
-the rate pin that coordinate of the ladder; the first pass chooses the other.
+the highest CRF fits the first group's budget and the first that fits at the next smaller
+side, fits each to that budget and keeps the one whose bicubic upscale is closest to the
+frames. `--base-size` / `--base-step` given with the rate pin that coordinate of the
+ladder; the first pass chooses the other.
 """
 
 from __future__ import annotations
@@ -24,10 +25,13 @@ LAYER_CANDIDATES = 3  # layers the first pass fits and scores: each costs a CRF 
 
 
 def base_side_for(kbps: float) -> int:
-    """Where the ladder starts, side: from the random-access low-res front of the six dev
-    clips (docs/BENCHMARKS.md): 64² up to 4 kbps, 96² to 9 kbps (where the model's gain,
-    +0.4 dB at 96² against +0.05 at 128², keeps it level with the anchor's 128²), 128² above."""
-    return 64 if kbps < 4 else 96 if kbps < 9 else 128
+    """Where the ladder starts, side: 128² from 3 kbps. On the like-for-like low-res front of
+    the six dev clips the best layer at or under 4 kbps is 128² at every 4th–5th picture,
+    blended, on five of six clips; whole files at `--bitrate` 3/4/5/8 with the side held at
+    128² against the 64²/96² this started from before: +1.0/+0.35/+0.05/+0.42 dB PSNR and
+    +15/+7/+3/+5 VMAF on edtalk-mouth_source (docs/BENCHMARKS.md, "The layer's side"). Below
+    3 kbps 96²: no 128² layer fits a 250-frame group's budget there."""
+    return 96 if kbps < 3 else 128
 
 
 def base_step_for(kbps: float, fps: float) -> int:
@@ -80,9 +84,9 @@ def choose_layer(
 ) -> tuple[int, int]:
     """The base layer (side, step) for a file at `kbps`, from its first group's frames
     (T, S, S, 3) uint8 at `fps`; `side`/`step` pin that coordinate. Of the first
-    `candidates` affordable layers, the one whose base layer, fitted to the first group's
-    budget, scores highest: `score` gets the group's base pictures (T, B, B, 3) as the
-    decoder fills them (`fill`). The ladder's first fit is not always the best: a still
+    `candidates` affordable layers and the first affordable one at the next smaller side,
+    the one whose base layer, fitted to the first group's budget, scores highest: `score`
+    gets the group's base pictures (T, B, B, 3) as the decoder fills them (`fill`). The ladder's first fit is not always the best: a still
     head (dev clip lp-d19 at 3 kbps) keeps more detail in fewer, better pictures. When no
     layer fits, the ladder's cheapest (the file then lands above its target)."""
     ladder = layer_ladder(
@@ -93,6 +97,10 @@ def choose_layer(
     )
     budget = first_pass_budget(first_group, kbps, fps, keyframe_bytes)
     fitting = list(itertools.islice(_fitting_layers(first_group, budget, ladder, low_delay), candidates))
+    if fitting:  # a smaller picture at more pictures a second competes: the front's best on imf-face is 96²
+        smaller = [layer for layer in ladder if layer[0] < min(s for (s, _), _, _ in fitting)]
+        next_side = [layer for layer in smaller if layer[0] == smaller[0][0]] if smaller else []
+        fitting += itertools.islice(_fitting_layers(first_group, budget, next_side, low_delay), 1)
     if len(fitting) <= 1:
         return fitting[0][0] if fitting else ladder[-1]
     scores = {}
