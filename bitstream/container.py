@@ -59,9 +59,10 @@ from .varint import VarintError, encode_varint
 MAGIC = b"IMFC"
 FOOTER_MAGIC = b"IMFX"
 MAJOR_VERSION = 1
-MINOR_VERSION = 2  # the newest this build writes and reads; files without a base layer are written as 1.0
+MINOR_VERSION = 3  # the newest this build writes and reads; files without a base layer are written as 1.0
 BASE_LAYER_MINOR = 1
 NO_KEYFRAME_MINOR = 2  # hybrid groups without a keyframe picture (HEAD keyframe_codec "none")
+MOTION_FILL_MINOR = 3  # skipped frames drawn by motion (HEAD base_fill "motion")
 PREAMBLE_SIZE = 6
 CHUNK_OVERHEAD = 12  # type, length, crc
 FOOTER_SIZE = 16
@@ -93,6 +94,8 @@ class Writer:
         if self.without_keyframes and not self.with_base:
             raise ValueError("only a file with a base layer can have groups without a keyframe picture")
         minor = NO_KEYFRAME_MINOR if self.without_keyframes else BASE_LAYER_MINOR if self.with_base else 0
+        if self.with_base and header.get("base_fill") == "motion":
+            minor = MOTION_FILL_MINOR
         self.file: IO[bytes] = open(self.tmp, "wb")
         self.file.write(MAGIC + bytes([MAJOR_VERSION, minor]))
         self.head_offset = self.file.tell()

@@ -90,6 +90,7 @@ class EncodeOptions:
     bitrate_kbps: float | None = None  # video rate to land on (audio apart), both modes
     mode: str | None = None  # set by `resolved`: HYBRID or TOKENS
     default_rate: bool = False  # set by `resolved`: bitrate_kbps is the mode's default, not asked for
+    skipped_fill: str | None = None  # set by the first pass: "linear" or "motion" between coded base pictures
 
     @property
     def keyframes(self) -> str:
@@ -100,9 +101,10 @@ class EncodeOptions:
 
     @property
     def base_fill(self) -> str:
-        """How the decoder fills the frames a base layer skips: blended from both coded
-        neighbours, except in low delay, where the next one is not there yet."""
-        return "repeat" if self.low_delay else "linear"
+        """How the decoder fills the frames a base layer skips: from both coded neighbours,
+        blended or moved as the first pass measured (skipped_fill), except in low delay,
+        where the next one is not there yet."""
+        return "repeat" if self.low_delay else self.skipped_fill or "linear"
 
     @property
     def rate_controlled(self) -> bool:

@@ -10,6 +10,8 @@ frames on every machine (the encoder decodes its own payload: closed loop).
 
 from __future__ import annotations
 
+import math
+
 import av
 import numpy as np
 
@@ -20,6 +22,7 @@ from ...watchdog import call_with_time_limit
 from ..options import BASE_SIZES as BASE_SIZES  # re-exported: the layer's shapes live with the options
 from ..options import BASE_STEPS as BASE_STEPS
 from ..pictures import open_decoder, open_encoder, rgb_of, yuv_frame
+from .motion_fill import motion_fill
 
 # Every temporal unit SVT-AV1 emits starts with this 2-byte OBU. The payload's own length
 # prefixes already delimit temporal units, so it is dropped (as MP4 and Matroska do): 250 of
@@ -55,26 +58,31 @@ def base_time_limit(frames: int) -> float:
     return 15.0 + 0.2 * frames
 
 
-def encode_base(frames: np.ndarray, crf: int, low_delay: bool = False) -> bytes:
-    """(T, B, B, 3) uint8 base frames -> one closed GOP of AV1 (bytes).
+def encode_base(frames: np.ndarray, crf: float, low_delay: bool = False) -> bytes:
+    """(T, B, B, 3) uint8 base frames -> one closed GOP of AV1 (bytes). `crf`: SVT-AV1's,
+    1..63, in quarter steps (the rate control's last refinement; the command line's is whole).
 
     low_delay: no frame is coded after a later one (pred-struct=1), for streaming; the
     default is SVT-AV1's random-access structure, which compresses better. The encode
     runs under a watchdog (imfcodec/watchdog.py): SVT-AV1 once hung at its flush, and the
     same encode again gives the same bytes.
     """
-    if not 1 <= crf <= 63:
+    if not 1 <= crf <= 63 or crf * 4 != int(crf * 4):
         raise BaseLayerError(f"--base-crf must be in 1..63, got {crf}")
     t, h, w, _ = frames.shape
     what = f"the base layer's AV1 encode ({t} pictures of {w}x{h}, CRF {crf})"
     return call_with_time_limit(lambda: _encode_base(frames, crf, low_delay), base_time_limit(t), what)
 
 
-def _encode_base(frames: np.ndarray, crf: int, low_delay: bool) -> bytes:
-    """encode_base's work, unguarded."""
+def _encode_base(frames: np.ndarray, crf: float, low_delay: bool) -> bytes:
+    """encode_base's work, unguarded. A fractional CRF goes to SVT-AV1 itself (its quarter
+    steps: at 128², 20 pictures, CRF 60 is 1,761 bytes, 60.5 1,691, 61 1,580); ffmpeg's own
+    option takes whole numbers only, and gets the next one up, which an SVT-AV1 without
+    quarter steps would code instead (never more bytes than asked)."""
     t, h, w, _ = frames.shape
-    params = "keyint=-1:scd=0" + (":pred-struct=1" if low_delay else "")
-    ctx = open_encoder("libsvtav1", w, h, {"crf": str(crf), "preset": str(ENCODER_PRESET), "svtav1-params": params})
+    params = "keyint=-1:scd=0" + (":pred-struct=1" if low_delay else "") + ("" if crf == int(crf) else f":crf={crf:g}")
+    options = {"crf": str(math.ceil(crf)), "preset": str(ENCODER_PRESET), "svtav1-params": params}
+    ctx = open_encoder("libsvtav1", w, h, options)
     packets: list[bytes] = []
     for i, rgb in enumerate(frames):
         packets += [bytes(p) for p in ctx.encode(yuv_frame(rgb, i))]
@@ -125,18 +133,21 @@ def decode_base(payload: bytes, frames: int) -> np.ndarray:
     return np.stack(out)
 
 
-BASE_FILLS = ("repeat", "linear")
+BASE_FILLS = ("repeat", "linear", "motion")
 
 
 def fill_skipped(coded: np.ndarray, frame_count: int, step: int, fill: str = "repeat") -> np.ndarray:
     """(K, B, B, 3) uint8 pictures of every `step`-th frame -> (frame_count, B, B, 3): a
     picture per frame. "repeat" shows each coded picture `step` times; "linear" blends the
     two coded neighbours of a skipped frame by its distance to them, in integers (round half
-    up), so encoder and decoder compute the same bytes. A skipped frame after the last coded
-    picture repeats it. "linear" needs the next coded picture before a skipped frame can be
-    shown: the low-delay structure repeats instead."""
+    up), so encoder and decoder compute the same bytes; "motion" moves them along the motion
+    between them instead (motion_fill.py). A skipped frame after the last coded picture
+    repeats it. "linear" and "motion" need the next coded picture before a skipped frame can
+    be shown: the low-delay structure repeats instead."""
     if fill not in BASE_FILLS:
         raise BaseLayerError(f"unknown base fill {fill!r}; expected one of {BASE_FILLS}")
+    if fill == "motion":
+        return motion_fill(coded, frame_count, step)
     out = np.repeat(coded, step, axis=0)[:frame_count]
     if fill == "linear" and step > 1:
         wide = coded.astype(np.int32)

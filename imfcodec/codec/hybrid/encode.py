@@ -21,17 +21,19 @@ from ..options import EncodeOptions
 from ..summary import SCENE_CUT_PSNR, EncodeSummary
 from .base_layer import base_pictures, downscale, encode_base
 from .decode import decode_hybrid_group, upsampled_frames
-from .first_pass import choose_layer
-from .rate_control import fit_group, group_budget
+from .first_pass import choose_fill, choose_layer, first_pass_budget
+from .rate_control import fit_base, fit_group, group_budget
 
 
 def settle_layer(frames: Iterator[np.ndarray], options: EncodeOptions, fps: float) -> tuple[Iterator[np.ndarray], EncodeOptions]:
-    """`options` with base_size and base_step concrete, and the frames to code (the first
-    group is read ahead for the first pass, which runs only where the rate chooses the layer:
-    the header names the layer, so this comes first)."""
-    if options.base_size is not None and options.base_step is not None:
+    """`options` with base_size, base_step and the skipped frames' fill concrete, and the
+    frames to code: the first group is read ahead where the rate chooses the layer (first
+    pass) or a random-access layer skips frames (the fill is measured on it). The header
+    names both, so this comes first."""
+    choose = options.base_size is None or options.base_step is None
+    if not choose and (options.low_delay or options.base_step == 1 or options.skipped_fill is not None):
         return frames, options
-    assert options.bitrate_kbps is not None, "EncodeOptions.resolved: only the rate leaves the layer open"
+    assert not choose or options.bitrate_kbps is not None, "EncodeOptions.resolved: only the rate leaves the layer open"
     first = list(itertools.islice(frames, options.max_keyframe_interval))
     frames = itertools.chain(first, frames)
     if not first:  # an empty input: the encoder reports it; any layer will do
@@ -42,18 +44,32 @@ def settle_layer(frames: Iterator[np.ndarray], options: EncodeOptions, fps: floa
     def upscaled_psnr(pictures: np.ndarray) -> float:
         return float(psnr_per_frame(upsampled_frames(pictures, group.shape[1]), group).mean())
 
-    side, step = choose_layer(
-        group,
-        options.bitrate_kbps,
-        fps,
-        keyframe_bytes,
-        options.low_delay,
-        options.base_fill,
-        upscaled_psnr,
-        side=options.base_size,
-        step=options.base_step,
-    )
-    return frames, dataclasses.replace(options, base_size=side, base_step=step)
+    fitted: dict[tuple[int, int], bytes] = {}
+    side, step = options.base_size, options.base_step
+    if choose:
+        assert options.bitrate_kbps is not None
+        side, step = choose_layer(
+            group, options.bitrate_kbps, fps, keyframe_bytes, options.low_delay, options.base_fill, upscaled_psnr,
+            side=side, step=step, fitted=fitted,
+        )  # fmt: skip
+    assert side is not None and step is not None
+    options = dataclasses.replace(options, base_size=side, base_step=step)
+    if step > 1 and not options.low_delay:
+        payload = fitted.get((side, step)) or first_group_base(group, options, fps, keyframe_bytes)
+        options = dataclasses.replace(options, skipped_fill=choose_fill(payload, len(group), step, upscaled_psnr))
+    return frames, options
+
+
+def first_group_base(group: np.ndarray, options: EncodeOptions, fps: float, keyframe_bytes: int) -> bytes:
+    """The first group's base layer as the coding loop makes it: at the given CRF, or fitted
+    to the first group's budget under --bitrate (with a keyframe picture, beside the
+    smallest one, as the first pass counts it)."""
+    assert options.base_size is not None and options.base_step is not None
+    low = downscale(group[:: options.base_step], options.base_size)
+    if options.bitrate_kbps is None:
+        assert options.base_crf is not None
+        return encode_base(low, options.base_crf, options.low_delay)
+    return fit_base(low, first_pass_budget(group, options.bitrate_kbps, fps, keyframe_bytes), options.low_delay)[0]
 
 
 # A model that aligns a keyframe picture at full resolution (hybrid v2) gets one per group

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 from ..options import BASE_SIZES, BASE_STEPS
-from .base_layer import base_pictures, downscale, encode_base
+from .base_layer import base_pictures, decode_base, downscale, encode_base, fill_skipped
 from .rate_control import CRF_RANGE, fit_base, group_budget
 
 LAYER_CANDIDATES = 3  # layers the first pass fits and scores: each costs a CRF search on the first group
@@ -81,6 +81,7 @@ def choose_layer(
     side: int | None = None,
     step: int | None = None,
     candidates: int = LAYER_CANDIDATES,
+    fitted: dict[tuple[int, int], bytes] | None = None,
 ) -> tuple[int, int]:
     """The base layer (side, step) for a file at `kbps`, from its first group's frames
     (T, S, S, 3) uint8 at `fps`; `side`/`step` pin that coordinate. Of the first
@@ -88,7 +89,8 @@ def choose_layer(
     the one whose base layer, fitted to the first group's budget, scores highest: `score`
     gets the group's base pictures (T, B, B, 3) as the decoder fills them (`fill`). The ladder's first fit is not always the best: a still
     head (dev clip lp-d19 at 3 kbps) keeps more detail in fewer, better pictures. When no
-    layer fits, the ladder's cheapest (the file then lands above its target)."""
+    layer fits, the ladder's cheapest (the file then lands above its target). `fitted`, if
+    given, receives each scored layer's base layer as fitted (for choose_fill)."""
     ladder = layer_ladder(
         base_side_for(kbps) if side is None else side,
         base_step_for(kbps, fps) if step is None else step,
@@ -107,4 +109,23 @@ def choose_layer(
     for (s, k), low, floor in fitting:
         payload, _ = fit_base(low, budget, low_delay, floor)  # the floor check coded CRF_RANGE[1] already
         scores[(s, k)] = score(base_pictures(payload, len(first_group), k, fill))
+        if fitted is not None:
+            fitted[(s, k)] = payload
     return max(scores, key=lambda layer: scores[layer])  # the first of equals: the ladder's order
+
+
+# The motion fill must beat the blend by this much on the first group (PSNR of the bicubic
+# upscale, dB) to be chosen. Where the two are within a few hundredths (retalking-4 at 4
+# kbps: -0.01 dB) the network's output from the moved pictures lost 0.6–1.0 VMAF; where it
+# is chosen (edtalk-mouth_source +0.24, lp-d3 +0.14) it gained 0.13–0.22 dB and up to 2.3 VMAF.
+MOTION_FILL_MARGIN_DB = 0.05
+
+
+def choose_fill(payload: bytes, frame_count: int, step: int, score: Callable[[np.ndarray], float]) -> str:
+    """How a random-access layer's skipped frames are filled for the whole file: "motion"
+    when the first group's base layer `payload` (every `step`-th of `frame_count` frames)
+    scores MOTION_FILL_MARGIN_DB higher filled by motion than blended, else "linear"."""
+    coded = decode_base(payload, -(-frame_count // step))
+    linear = score(fill_skipped(coded, frame_count, step, "linear"))
+    motion = score(fill_skipped(coded, frame_count, step, "motion"))
+    return "motion" if motion > linear + MOTION_FILL_MARGIN_DB else "linear"

@@ -28,13 +28,15 @@ def group_budget(kbps: float, frames: int, fps: float, first: bool) -> float:
     return kbps * 1000 / 8 * frames / fps - GROUP_FRAMING_BYTES - (FILE_FRAMING_BYTES if first else 0)
 
 
-def fit_base(low: np.ndarray, budget_bytes: float, low_delay: bool, floor: bytes | None = None) -> tuple[bytes, int]:
+def fit_base(low: np.ndarray, budget_bytes: float, low_delay: bool, floor: bytes | None = None) -> tuple[bytes, float]:
     """The base layer of `low` (T, B, B, 3) at the lowest CRF (best picture) whose bytes fit
-    `budget_bytes`, by bisection over CRF_RANGE; at the highest CRF when none fits. `floor`:
-    that layer at the highest CRF, if the caller has coded it. Returns (payload, CRF)."""
-    tried: dict[int, bytes] = {} if floor is None else {CRF_RANGE[1]: floor}
+    `budget_bytes`, by bisection over CRF_RANGE in whole steps and then quarter steps; at
+    the highest CRF when none fits. `floor`: that layer at the highest CRF, if the caller has
+    coded it. Returns (payload, CRF). The quarter steps: near CRF 60 one whole step is 10 %
+    of a 128² layer's bytes, and a 4-second clip at 4 kbps landed 10 % under its target."""
+    tried: dict[float, bytes] = {} if floor is None else {CRF_RANGE[1]: floor}
 
-    def at(crf: int) -> bytes:
+    def at(crf: float) -> bytes:
         if crf not in tried:
             tried[crf] = encode_base(low, crf, low_delay)
         return tried[crf]
@@ -48,7 +50,17 @@ def fit_base(low: np.ndarray, budget_bytes: float, low_delay: bool, floor: bytes
             hi = mid
         else:
             lo = mid + 1
-    return at(hi), hi
+    if hi == CRF_RANGE[0]:
+        return at(hi), hi
+    best: float = hi  # hi - 1 does not fit: bisect the quarter steps between
+    low_q, high_q = 1, 3  # quarters below hi
+    while low_q <= high_q:
+        mid_q = (low_q + high_q) // 2
+        if len(at(hi - mid_q / 4)) <= budget_bytes:
+            best, low_q = hi - mid_q / 4, mid_q + 1
+        else:
+            high_q = mid_q - 1
+    return at(best), best
 
 
 def fit_keyframe(encode: Callable[[int], bytes], quality: int, group_bytes: float) -> bytes:
