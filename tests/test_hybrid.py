@@ -338,7 +338,7 @@ def test_a_group_lowers_its_keyframe_when_the_base_floor_does_not_fit() -> None:
 
 def test_the_base_fits_its_budget_in_quarter_crf_steps() -> None:
     """fit_base refines the whole CRF that fits by SVT-AV1's quarter steps: a budget halfway
-    between two whole CRFs' sizes gets a layer between them. Fails if the refinement is
+    between two whole CRFs' sizes gets a CRF between them. Fails if the refinement is
     dropped (a 128² layer near CRF 60 then wastes up to 10 % of its share: a 4-second clip
     at 4 kbps landed at 3.6), or if the fractional CRF stops reaching the encoder (the
     three quarter-step sizes would equal the whole step's)."""
@@ -346,7 +346,7 @@ def test_the_base_fits_its_budget_in_quarter_crf_steps() -> None:
     sizes = {crf: len(encode_base(low, crf)) for crf in (50, 51)}
     assert sizes[50] > sizes[51]
     payload, crf = fit_base(low, (sizes[50] + sizes[51]) / 2, False)
-    assert 50 < crf < 51 and sizes[51] < len(payload) <= (sizes[50] + sizes[51]) / 2
+    assert 50 < crf < 51 and len(payload) <= (sizes[50] + sizes[51]) / 2  # sizes in quarter steps are not strictly monotone
     assert len({len(encode_base(low, 50 + q / 4)) for q in range(5)}) >= 4  # the quarter steps code differently
 
 
