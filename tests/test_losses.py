@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from imfcodec.training.losses import StructuralLoss
+from imfcodec.training.losses import StructuralLoss, weighted_l1
 
 
 def test_structural_loss_is_fp32_under_autocast() -> None:
@@ -23,3 +23,16 @@ def test_structural_loss_is_fp32_under_autocast() -> None:
     plain = loss(xb, y)
     plain.backward()
     assert torch.equal(under, plain) and torch.equal(xa.grad, xb.grad)
+
+
+def test_weighted_l1_counts_the_lower_third_as_asked() -> None:
+    """An error only in the lower third counts `w` times as much as the same error above it
+    (normalised by the weights, so weight 1 is the plain mean). Fails if the rows are
+    swapped (the weight lands on the forehead), or the normalisation or the default moves."""
+    target = torch.zeros(2, 3, 12, 6)
+    top, bottom = target.clone(), target.clone()
+    top[:, :, :8] = 1.0  # rows 0..7: the upper two thirds
+    bottom[:, :, 8:] = 1.0  # rows 8..11: the lower third
+    assert torch.isclose(weighted_l1(bottom, target), (bottom - target).abs().mean())
+    assert torch.isclose(weighted_l1(bottom, target, 4.0), torch.tensor(4 * 4 / (8 + 4 * 4)))
+    assert torch.isclose(weighted_l1(top, target, 4.0), torch.tensor(8 / (8 + 4 * 4)))

@@ -77,6 +77,9 @@ class LossConfig(JsonConfig):
     # term starts at rate_start: motion must be found before it is taxed.
     token_noise_warmup_steps: int = 0
     rate_start: int = 0
+    # The L1 term's weight on the frame's lower third (where the mouth is in these crops),
+    # the rest at 1: the token model's probe for following expression (docs/TRAINING.md).
+    lower_third_weight: float = 1.0
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ from .checkpoint import (
 from .config import TrainConfig
 from .data import FrameCache, build_frame_cache, curriculum_distance, load_validation_clips, open_frame_cache, sample_pairs
 from .evaluate import evaluate_clips
-from .losses import AdaptiveAugment, PatchDiscriminator, hinge_d_loss, hinge_g_loss, perceptual_loss
+from .losses import AdaptiveAugment, PatchDiscriminator, hinge_d_loss, hinge_g_loss, perceptual_loss, weighted_l1
 from .monitor import ExternalLogger, TrainProgress, save_grid
 from .runtime import Topology, amp_dtype, default_device, lr_factor
 
@@ -209,7 +209,7 @@ class Trainer:
 
         with self._autocast():
             recon, extra, logs = self.reconstruct(batch, step)
-            l1 = (recon - cur).abs().mean()
+            l1 = weighted_l1(recon, cur, cfg.loss.lower_third_weight)
             perc = self.perceptual(recon, cur)
             g_adv = hinge_g_loss(self.disc_ddp(ada(recon) if ada else recon)) if gan_on and self.disc_ddp else recon.new_zeros(())
         loss = cfg.loss.lambda_l1 * l1 + cfg.loss.lambda_perceptual * perc + cfg.loss.lambda_gan * g_adv + extra
