@@ -29,7 +29,7 @@ def base_side_for(kbps: float) -> int:
     the six dev clips the best layer at or under 4 kbps is 128² at every 4th–5th picture,
     blended, on five of six clips; whole files at `--bitrate` 3/4/5/8 with the side held at
     128² against the 64²/96² this started from before: +1.0/+0.35/+0.05/+0.42 dB PSNR and
-    +15/+7/+3/+5 VMAF on edtalk-mouth_source (docs/BENCHMARKS.md, "The layer's side"). Below
+    +15/+7/+3/+5 VMAF on edtalk-mouth_source (docs/BENCHMARKS.md, "The layer at 128²"). Below
     3 kbps 96²: no 128² layer fits a 250-frame group's budget there."""
     return 96 if kbps < 3 else 128
 
