@@ -262,3 +262,17 @@ def test_hybrid_pairs_without_a_keyframe_picture() -> None:
     assert not torch.equal(plain["keyframe"], pseudo["keyframe"])
     refs = {cache.refs[i].tobytes() for i in range(2)} | {cache.refs[i][:, ::-1].tobytes() for i in range(2)}
     assert all((k.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8).tobytes() in refs for k in plain["keyframe"])
+
+
+def test_a_fine_tune_from_a_hand_made_checkpoint_folder_exports(tmp_path: Path) -> None:
+    """The model card's lineage of a run started (--init-from) from a checkpoint folder that
+    is no run's step_N (weights re-keyed by hand): the folder's name, no step count. Fails if
+    export parses the name as a step again (it stopped with "invalid literal for int()")."""
+    from imfcodec.training.config import RunConfig, TrainConfig
+    from imfcodec.training.export import _lineage
+
+    start = tmp_path / "from-shipped"
+    start.mkdir()
+    (start / "weights.safetensors").write_bytes(b"")
+    cfg = TrainConfig(run=RunConfig(init_from=str(start)))
+    assert _lineage(cfg) == {"checkpoint": "from-shipped"}

@@ -107,7 +107,7 @@ def _lineage(cfg: TrainConfig) -> dict[str, Any] | None:
     if not cfg.run.init_from:
         return None
     ckpt = resolve_checkpoint(Path(cfg.run.init_from))
-    if ckpt is None:
+    if ckpt is None or not ckpt.name.removeprefix("step_").isdigit():  # not a run's checkpoint: a folder made by hand
         return {"checkpoint": Path(cfg.run.init_from).name}
     run_dir = ckpt.parent.parent
     steps = int(ckpt.name.removeprefix("step_"))
