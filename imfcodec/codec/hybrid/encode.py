@@ -44,18 +44,24 @@ def settle_layer(frames: Iterator[np.ndarray], options: EncodeOptions, fps: floa
     def upscaled_psnr(pictures: np.ndarray) -> float:
         return float(psnr_per_frame(upsampled_frames(pictures, group.shape[1]), group).mean())
 
-    fitted: dict[tuple[int, int], bytes] = {}
     side, step = options.base_size, options.base_step
     if choose:
         assert options.bitrate_kbps is not None
         side, step = choose_layer(
-            group, options.bitrate_kbps, fps, keyframe_bytes, options.low_delay, options.base_fill, upscaled_psnr,
-            side=side, step=step, fitted=fitted,
-        )  # fmt: skip
+            group,
+            options.bitrate_kbps,
+            fps,
+            keyframe_bytes,
+            options.low_delay,
+            options.base_fill,
+            upscaled_psnr,
+            side=side,
+            step=step,
+        )
     assert side is not None and step is not None
     options = dataclasses.replace(options, base_size=side, base_step=step)
     if step > 1 and not options.low_delay:
-        payload = fitted.get((side, step)) or first_group_base(group, options, fps, keyframe_bytes)
+        payload = first_group_base(group, options, fps, keyframe_bytes)
         options = dataclasses.replace(options, skipped_fill=choose_fill(payload, len(group), step, upscaled_psnr))
     return frames, options
 
@@ -63,7 +69,8 @@ def settle_layer(frames: Iterator[np.ndarray], options: EncodeOptions, fps: floa
 def first_group_base(group: np.ndarray, options: EncodeOptions, fps: float, keyframe_bytes: int) -> bytes:
     """The first group's base layer as the coding loop makes it: at the given CRF, or fitted
     to the first group's budget under --bitrate (with a keyframe picture, beside the
-    smallest one, as the first pass counts it)."""
+    smallest one, as the first pass counts it; fit_base remembers the first pass's fits, so
+    the chosen layer is not coded again)."""
     assert options.base_size is not None and options.base_step is not None
     low = downscale(group[:: options.base_step], options.base_size)
     if options.bitrate_kbps is None:

@@ -81,16 +81,15 @@ def choose_layer(
     side: int | None = None,
     step: int | None = None,
     candidates: int = LAYER_CANDIDATES,
-    fitted: dict[tuple[int, int], bytes] | None = None,
 ) -> tuple[int, int]:
     """The base layer (side, step) for a file at `kbps`, from its first group's frames
     (T, S, S, 3) uint8 at `fps`; `side`/`step` pin that coordinate. Of the first
     `candidates` affordable layers and the first affordable one at the next smaller side,
     the one whose base layer, fitted to the first group's budget, scores highest: `score`
-    gets the group's base pictures (T, B, B, 3) as the decoder fills them (`fill`). The ladder's first fit is not always the best: a still
-    head (dev clip lp-d19 at 3 kbps) keeps more detail in fewer, better pictures. When no
-    layer fits, the ladder's cheapest (the file then lands above its target). `fitted`, if
-    given, receives each scored layer's base layer as fitted (for choose_fill)."""
+    gets the group's base pictures (T, B, B, 3) as the decoder fills them (`fill`). The
+    ladder's first fit is not always the best: a still head (dev clip lp-d19 at 3 kbps)
+    keeps more detail in fewer, better pictures. When no layer fits, the ladder's cheapest
+    (the file then lands above its target)."""
     ladder = layer_ladder(
         base_side_for(kbps) if side is None else side,
         base_step_for(kbps, fps) if step is None else step,
@@ -109,8 +108,6 @@ def choose_layer(
     for (s, k), low, floor in fitting:
         payload, _ = fit_base(low, budget, low_delay, floor)  # the floor check coded CRF_RANGE[1] already
         scores[(s, k)] = score(base_pictures(payload, len(first_group), k, fill))
-        if fitted is not None:
-            fitted[(s, k)] = payload
     return max(scores, key=lambda layer: scores[layer])  # the first of equals: the ladder's order
 
 
