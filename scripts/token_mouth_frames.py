@@ -19,10 +19,10 @@ import json
 from pathlib import Path
 
 import numpy as np
+from token_rate_table import held_keyframes  # a sibling script: scripts/ is on the path when one runs
 
 from imfcodec.bench.reference import prepare_reference
 from imfcodec.codec.decoder import iter_decoded_frames, read_imf
-from imfcodec.codec.keyframes import get_codec
 from imfcodec.frames import psnr_per_frame
 from imfcodec.model.weights import DEFAULT_TOKEN_MODEL, load_weights, resolve_model
 
@@ -41,8 +41,7 @@ def per_frame(reference: np.ndarray, imf_path: Path, model: str) -> dict[str, li
     imf = read_imf(imf_path)
     loaded = load_weights(resolve_model(model))  # the decoder checks it is the file's
     decoded = np.stack(list(iter_decoded_frames(imf, loaded)))[: len(reference)]
-    codec = get_codec(str(imf.header["keyframe_codec"]))
-    held = np.concatenate([np.repeat(codec.decode(g.keyframe)[None], g.frame_count, axis=0) for g in imf.groups])
+    held = held_keyframes(imf_path)
     starts = np.concatenate([np.full(g.frame_count, g.first_frame) for g in imf.groups])[: len(reference)]
     lower = slice(reference.shape[1] * 2 // 3, None)
     return {
