@@ -3,8 +3,8 @@
 Every layer shape the encoder can choose (sides 64/96/128 × picture steps 1–4) is coded
 exactly as the hybrid codes it (area downscale, the project's fixed-point colour, SVT-AV1
 preset 4 in one closed GOP: codec/hybrid/base_layer.py), decoded by dav1d, the skipped
-frames filled by repetition and, separately, by the encoder's own integer blend (random
-access only: low delay has no next picture to blend with), and bicubic upscaled back. Its
+frames filled by repetition and, separately, by the encoder's own integer blend and by its
+motion fill (random access only: low delay has no next picture), and bicubic upscaled back. Its
 best point at each rate (bench/summary.py) is the front the hybrid is judged against: what
 remains of imfcodec's lead over it is the network's. The rate is the elementary stream: the
 AV1 packets' bytes, without the payload's length prefixes.
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..codec.hybrid.base_layer import decode_base, downscale, encode_base, fill_skipped, split_packets
+from ..codec.hybrid.base_layer import BASE_FILLS, decode_base, downscale, encode_base, fill_skipped, split_packets
 from ..codec.hybrid.decode import upsampled_frames
 
 LAYER_SIDES = (64, 96, 128)
@@ -40,8 +40,10 @@ class LayerResult:
 
 
 def layer_fills(step: int, low_delay: bool) -> tuple[str, ...]:
-    """The fills a layer is measured with: every frame coded needs none; low delay only repeats."""
-    return ("repeat",) if step == 1 or low_delay else ("repeat", "linear")
+    """The fills a layer is measured with: every fill the codec can name (BASE_FILLS: the
+    anchor may use each trick imfcodec uses); every frame coded needs none; low delay only
+    repeats."""
+    return ("repeat",) if step == 1 or low_delay else BASE_FILLS
 
 
 def encode_layer_anchor(name: str, reference: np.ndarray, side: int, step: int, crf: int) -> list[LayerResult]:

@@ -28,7 +28,7 @@ from ..model.weights import LoadedModel, load_weights, resolve_model
 from ..rate import kbps
 from .anchors import ANCHORS
 from .jobs import anchor_jobs, anchor_points
-from .layer_anchor import LAYER_ANCHORS, LAYER_STEPS
+from .layer_anchor import LAYER_ANCHORS, LAYER_STEPS, layer_fills
 from .metrics import MS_SSIM_MIN_SIDE, ms_ssim_per_frame, psnr_rgb_per_frame, psnr_yuv_per_frame
 from .reference import prepare_reference
 from .summary import PER_CLIP_FRONTS, bd_psnr, bd_rate, curves, per_clip_bd, plot, with_fronts
@@ -166,6 +166,8 @@ def run_bench(
                     label = f"{loaded.model_id}-{fingerprint}-" + "-".join(f"{k}{v}" for k, v in arg.items())
                 else:
                     label = "-".join(map(str, arg)) if isinstance(arg, tuple) else str(arg)
+                    if shape is not None:  # a layer's records hold one per fill: a cache made with fewer is not this job's
+                        label += "-" + "+".join(layer_fills(arg[1], LAYER_ANCHORS.get(kind, False)))
                 cached = work / f"{video.stem}-{n}f-{kind}-{label}.records.json"
                 if cached.is_file():
                     new = json.loads(cached.read_text())

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..atomic import atomic_path
+from ..codec.hybrid.base_layer import BASE_FILLS
 
 
 def overlap(rates_a: list[float], rates_b: list[float]) -> tuple[float, float] | None:
@@ -80,10 +81,11 @@ def curves(records: list[dict[str, Any]], metric: str = "psnr_rgb") -> dict[str,
 
 # Low-resolution anchor variants by prediction structure: "svtav1-lowres-96-s1-repeat",
 # "svtav1-lowres-ra-128-s4-linear" (bench/layer_anchor.py).
+FILLS = "|".join(BASE_FILLS)  # a layer anchor's variants: every fill the codec can name
 LOWRES_FRONTS = {
-    "svtav1-lowres-front": re.compile(r"^svtav1-lowres-\d+-s\d+-(repeat|linear)$"),
-    "svtav1-lowres-ra-front": re.compile(r"^svtav1-lowres-ra-\d+-s\d+-(repeat|linear)$"),
-    "vvenc-lowres-front": re.compile(r"^vvenc-lowres-\d+-s\d+-(repeat|linear)$"),
+    "svtav1-lowres-front": re.compile(rf"^svtav1-lowres-\d+-s\d+-({FILLS})$"),
+    "svtav1-lowres-ra-front": re.compile(rf"^svtav1-lowres-ra-\d+-s\d+-({FILLS})$"),
+    "vvenc-lowres-front": re.compile(rf"^vvenc-lowres-\d+-s\d+-({FILLS})$"),
     # The best conventional codec at each rate, whatever it is: every anchor (random access
     # may use the low-delay streams too), and for low-delay points the low-delay anchors only.
     "conventional-best": re.compile(r"^(x264|x265|svtav1|vvenc)"),
