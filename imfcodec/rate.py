@@ -11,7 +11,7 @@ def kbps(nbytes: int, frames: int, fps: float) -> float:
 # `imfcodec encode` with a hybrid model and no rate option. Measured like for like
 # (docs/BENCHMARKS.md, "The layer at 128²", six dev clips): over 3-8 kbps imf-hybrid-v1 is
 # level with SVT-AV1 coding the same kind of layer in PSNR (BD -0.04 dB) and ahead in VMAF
-# (+4.7). 4 kbps stays the default (30.0 dB, VMAF 54.5 on the mean; at 3 kbps 28.9 dB and
+# (+4.7), against a front still without motion-filled layers (so the fair BD is lower). 4 kbps stays the default (30.0 dB, VMAF 54.5 on the mean; at 3 kbps 28.9 dB and
 # VMAF 44.1): not re-chosen per rate against the front yet.
 DEFAULT_BITRATE_KBPS = 4.0
 
