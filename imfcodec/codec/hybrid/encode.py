@@ -5,10 +5,13 @@ keyframe picture only with --keyframe-codec). The in-loop PSNR is the decoder's 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
 from collections.abc import Callable, Iterator
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from imfcodec.bitstream.container import GroupRecord, Writer
 
@@ -20,7 +23,7 @@ from ..keyframes import DEFAULT_KEYFRAME_CODEC, NO_KEYFRAME, get_codec
 from ..options import EncodeOptions
 from ..summary import SCENE_CUT_PSNR, EncodeSummary
 from .base_layer import base_pictures, downscale, encode_base
-from .decode import decode_hybrid_group, upsampled_frames
+from .decode import decode_hybrid_group
 from .first_pass import choose_fill, choose_layer, first_pass_budget
 from .rate_control import fit_base, fit_group, group_budget
 
@@ -41,8 +44,13 @@ def settle_layer(frames: Iterator[np.ndarray], options: EncodeOptions, fps: floa
     keyframe_bytes = 0 if options.keyframes == NO_KEYFRAME else len(get_codec(options.keyframes).encode(first[0], 1))
     group = np.stack(first)
 
+    scores: dict[bytes, float] = {}  # the chosen layer's blend is scored twice: choosing the layer, then the fill
+
     def upscaled_psnr(pictures: np.ndarray) -> float:
-        return float(psnr_per_frame(upsampled_frames(pictures, group.shape[1]), group).mean())
+        key = hashlib.sha256(np.ascontiguousarray(pictures).tobytes()).digest()
+        if key not in scores:
+            scores[key] = float(psnr_per_frame(quick_upscale(pictures, group.shape[1]), group).mean())
+        return scores[key]
 
     side, step = options.base_size, options.base_step
     if choose:
@@ -64,6 +72,15 @@ def settle_layer(frames: Iterator[np.ndarray], options: EncodeOptions, fps: floa
         payload = first_group_base(group, options, fps, keyframe_bytes)
         options = dataclasses.replace(options, skipped_fill=choose_fill(payload, len(group), step, upscaled_psnr))
     return frames, options
+
+
+def quick_upscale(pictures: np.ndarray, size: int) -> np.ndarray:
+    """(T, B, B, 3) uint8 -> (T, size, size, 3) uint8, bicubic in torch's uint8 path: what
+    the encoder ranks layers and fills by. Within 0.004 dB PSNR of the float bicubic the
+    decoder starts from (upsampled_frames; two dev clips, 64-128² layers at CRF 56, the same
+    sign at every side) and 40 times as fast: the float one took 6 s of a 250-frame encode."""
+    wide = torch.from_numpy(np.ascontiguousarray(pictures)).permute(0, 3, 1, 2)
+    return F.interpolate(wide, size=(size, size), mode="bicubic", align_corners=False).permute(0, 2, 3, 1).contiguous().numpy()
 
 
 def first_group_base(group: np.ndarray, options: EncodeOptions, fps: float, keyframe_bytes: int) -> bytes:

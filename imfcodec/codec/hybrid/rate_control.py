@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -30,41 +31,68 @@ def group_budget(kbps: float, frames: int, fps: float, first: bool) -> float:
 
 
 def fit_base(low: np.ndarray, budget_bytes: float, low_delay: bool, floor: bytes | None = None) -> tuple[bytes, float]:
-    """The base layer of `low` (T, B, B, 3) at the lowest CRF (best picture) whose bytes fit
-    `budget_bytes`, by bisection over CRF_RANGE in whole steps and then quarter steps; at
-    the highest CRF when none fits. `floor`: that layer at the highest CRF, if the caller has
-    coded it. Returns (payload, CRF). The quarter steps: near CRF 60 one whole step is 10 %
-    of a 128² layer's bytes, and a 4-second clip at 4 kbps landed 10 % under its target."""
+    """The base layer of `low` (T, B, B, 3) at the lowest CRF in quarter steps (best picture)
+    whose bytes fit `budget_bytes`, at the highest CRF when none fits; `floor`: that layer at
+    the highest CRF, if the caller has coded it. Returns (payload, CRF). Quarter steps: near
+    CRF 60 one whole step is 10 % of a 128² layer's bytes, and a 4-second clip at 4 kbps
+    landed 10 % under its target with whole steps.
+
+    The search keeps a bracket, a CRF that fits and one below it that does not, until they
+    are a quarter step apart (the answer where bytes fall monotonically with CRF, as they
+    nearly do). Each guess is where the straight line in log-bytes between the bracket's
+    ends meets the budget (secant_guess); after SECANT_TRIES guesses in a row that did not
+    halve the bracket, one halving. On every quarter CRF's size of four dev-clip layers
+    (64-128², 160 budgets from the floor to CRF 20) this took 5.3 encodes a fit, at most 9,
+    where bisection took 8.5 (at most 9), and chose the same CRF but for 3 of 160 budgets
+    (sizes are not strictly monotone in quarter steps)."""
     key = (hashlib.sha256(np.ascontiguousarray(low).tobytes()).digest(), low.shape, budget_bytes, low_delay)
     if key in _FITTED:  # the first pass fitted the first group's layer already: the same bytes
         return _FITTED[key]
-    tried: dict[float, bytes] = {} if floor is None else {CRF_RANGE[1]: floor}
+    coded: dict[int, bytes] = {} if floor is None else {CRF_RANGE[1] * 4: floor}  # by CRF in quarters
 
-    def at(crf: float) -> bytes:
-        if crf not in tried:
-            tried[crf] = encode_base(low, crf, low_delay)
-        return tried[crf]
+    def size(q: int) -> int:
+        if q not in coded:
+            coded[q] = encode_base(low, q / 4, low_delay)
+        return len(coded[q])
 
-    lo, hi = CRF_RANGE
-    if len(at(hi)) > budget_bytes:
-        return _remember(key, (at(hi), hi))
-    while lo < hi:  # invariant: hi fits
-        mid = (lo + hi) // 2
-        if len(at(mid)) <= budget_bytes:
-            hi = mid
+    lo, hi = CRF_RANGE[0] * 4 - 1, CRF_RANGE[1] * 4  # lo below the range: "does not fit", uncoded
+    if size(hi) > budget_bytes:
+        return _remember(key, (coded[hi], hi / 4))
+    slow = 0  # guesses in a row that did not halve the bracket
+    while hi - lo > 1:  # invariant: hi fits, lo does not
+        width = hi - lo
+        if slow < SECANT_TRIES:
+            sizes = {q: len(b) for q, b in coded.items()}
+            q = min(max(secant_guess(sizes, lo, hi, budget_bytes), lo + 1), hi - 1)
         else:
-            lo = mid + 1
-    if hi == CRF_RANGE[0]:
-        return _remember(key, (at(hi), hi))
-    best: float = hi  # hi - 1 does not fit: bisect the quarter steps between
-    low_q, high_q = 1, 3  # quarters below hi
-    while low_q <= high_q:
-        mid_q = (low_q + high_q) // 2
-        if len(at(hi - mid_q / 4)) <= budget_bytes:
-            best, low_q = hi - mid_q / 4, mid_q + 1
+            q = (lo + hi) // 2
+        if size(q) <= budget_bytes:
+            hi = q
         else:
-            high_q = mid_q - 1
-    return _remember(key, (at(best), best))
+            lo = q
+        slow = slow + 1 if 2 * (hi - lo) > width and slow < SECANT_TRIES else 0
+    return _remember(key, (coded[hi], hi / 4))
+
+
+SECANT_TRIES = 4  # slow guesses before a halving: bounds the search near bisection's count on odd curves
+GUESS_SLOPE = 0.05 / 4  # log-bytes a quarter CRF step before two CRFs are coded: the dev clips' middle
+
+
+def secant_guess(sizes: dict[int, int], lo: int, hi: int, budget_bytes: float) -> int:
+    """The CRF in quarters where log(bytes) reaches `budget_bytes` on the line through the
+    bracket's ends (`sizes` by CRF in quarters; hi coded and fits, lo coded or not), from the
+    end nearer the budget; with lo uncoded, from hi along the slope to the nearest CRF coded
+    above it, or GUESS_SLOPE. Rounded up, to the side that fits."""
+    if lo in sizes:
+        slope = (math.log(sizes[lo]) - math.log(sizes[hi])) / (hi - lo)
+        anchor = min((lo, hi), key=lambda q: abs(math.log(sizes[q] / budget_bytes)))
+    else:
+        above = [q for q in sizes if q > hi]
+        slope = (math.log(sizes[hi]) - math.log(sizes[min(above)])) / (min(above) - hi) if above else GUESS_SLOPE
+        anchor = hi
+    if slope <= 0:  # sizes that do not fall with CRF here: no line to follow
+        slope = GUESS_SLOPE
+    return math.ceil(anchor - (math.log(budget_bytes) - math.log(sizes[anchor])) / slope)
 
 
 # fit_base's last results by pictures, budget and structure: the coding loop fits the first
