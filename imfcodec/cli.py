@@ -91,6 +91,12 @@ def encode(
     device: str = typer.Option("auto", help="auto | cpu | cuda"),
     frames: Optional[int] = typer.Option(None, min=1, help="Encode only the first N frames."),
     fps: str = typer.Option("25", help="Frame rate of an image-sequence input (e.g. 30000/1001); videos keep their own."),
+    no_psnr: bool = typer.Option(
+        False,
+        "--no-psnr",
+        help="Report no in-loop PSNR: the hybrid encoder then never runs the network (about twice as fast); "
+        "the token mode needs its decode and refuses this.",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
 ) -> None:
     """Encode a video into an .imf file: the hybrid mode at 4 kbps unless asked otherwise."""
@@ -119,6 +125,7 @@ def encode(
             base_step=base_step,
             bitrate_kbps=bitrate,
             keyframe_codec=keyframe_codec,
+            in_loop_psnr=not no_psnr,
         ).resolved(is_hybrid(loaded))
         with progress(quiet, "encode") as bar:
             task = bar.add_task("encode", total=None, fps="-")

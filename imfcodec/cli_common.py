@@ -113,6 +113,9 @@ def encode_summary_table(output: Path, summary: EncodeSummary, keyframe_codec: s
         f"{rate['total']:.2f} kbps = keyframes {rate['keyframes']:.2f} + base {rate['base']:.2f} + tokens {rate['tokens']:.2f} "
         f"+ overhead {rate['overhead']:.2f} + audio {rate['audio']:.2f}",
     )
-    table.add_row("in-loop PSNR", f"{summary.mean_psnr:.2f} dB (RGB, vs the {size}² source)")
-    table.add_row("speed", f"{summary.frames / summary.seconds:.1f} frames/s")
+    if summary.psnr_measured:
+        table.add_row("in-loop PSNR", f"{summary.mean_psnr:.2f} dB (RGB, vs the {size}² source)")
+    else:
+        table.add_row("in-loop PSNR", "not measured (--no-psnr)")
+    table.add_row("speed", f"{summary.frames / summary.seconds:.1f} frames/s, the whole encode")
     return table

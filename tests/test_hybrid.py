@@ -183,6 +183,34 @@ def test_groups_without_a_keyframe_picture(tmp_path: Path, clip: Path, untrained
         encode_video(clip, tmp_path / "x.imf", untrained, EncodeOptions(base_size=64, keyframe_codec="jpeg"))
 
 
+def test_no_psnr_writes_the_same_file_without_running_the_network(
+    tmp_path: Path, clip: Path, untrained, tiny_model_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--no-psnr (in_loop_psnr=False): the hybrid encoder writes the same bytes and never
+    calls the network (nothing coded depends on its output); the summary says the PSNR was
+    not measured. The token mode, whose keyframe choice needs its decode, refuses it. Fails
+    if the flag is ignored (the network still runs), if the file changes with it, or if the
+    token mode takes it silently."""
+    from typer.testing import CliRunner
+
+    from imfcodec.cli import app
+    from imfcodec.codec.hybrid import encode as hybrid_encode
+
+    options = EncodeOptions(base_size=64, base_crf=45, max_keyframe_interval=8, audio=False)
+    measured = encode_video(clip, tmp_path / "a.imf", untrained, options)
+    monkeypatch.setattr(hybrid_encode, "decode_hybrid_group", lambda *a, **k: pytest.fail("the network ran"))
+    quick = encode_video(clip, tmp_path / "b.imf", untrained, dataclasses.replace(options, in_loop_psnr=False))
+    assert (tmp_path / "a.imf").read_bytes() == (tmp_path / "b.imf").read_bytes()
+    assert measured.psnr_measured and not quick.psnr_measured and np.isnan(quick.mean_psnr) and quick.frames == measured.frames
+    runner = CliRunner()
+    args = ["encode", str(clip), str(tmp_path / "c.imf"), "--model", str(untrained.path), "--base-size", "64", "--base-crf", "45"]
+    result = runner.invoke(app, [*args, "--no-psnr", "--no-audio"])
+    assert result.exit_code == 0 and "not measured (--no-psnr)" in result.output, result.output
+    result = runner.invoke(app, ["encode", str(clip), str(tmp_path / "t.imf"), "--model", str(tiny_model_path), "--no-psnr"])
+    assert result.exit_code == 1 and "the token mode decodes every frame in the loop anyway" in " ".join(result.output.split())
+    assert not (tmp_path / "t.imf").exists()
+
+
 def _source_frames(clip: Path) -> np.ndarray:
     from imfcodec.codec.video_io import iter_frames
 

@@ -76,6 +76,7 @@ def encode_video(
     with a one-line message; an interrupted encode leaves no file."""
     if Path(output).resolve() == Path(source).resolve():
         raise EncodeError(f"{output} is the input: writing there would replace the video being read; choose another path")
+    started = time.time()  # the speed counts the first pass too: it is most of a short hybrid encode
     hybrid = is_hybrid(loaded)
     options = options.resolved(hybrid)
     if not hybrid and loaded.tables is None:
@@ -93,8 +94,7 @@ def encode_video(
     rate = None
     if not hybrid:
         frames, options, rate = settle_tokens(frames, options, loaded, float(info.fps), total_hint, TOKEN_HEAD_BYTES)
-    summary = EncodeSummary(fps=float(info.fps), keyframe_codec=options.keyframes)
-    started = time.time()
+    summary = EncodeSummary(fps=float(info.fps), keyframe_codec=options.keyframes, psnr_measured=options.in_loop_psnr)
     audio = None
     if options.audio and info.has_audio:
         audio = encode_audio(source, options.audio_bitrate_kbps, length_s=lambda: summary.frames / float(info.fps))

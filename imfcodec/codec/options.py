@@ -91,6 +91,7 @@ class EncodeOptions:
     mode: str | None = None  # set by `resolved`: HYBRID or TOKENS
     default_rate: bool = False  # set by `resolved`: bitrate_kbps is the mode's default, not asked for
     skipped_fill: str | None = None  # set by the first pass: "linear" or "motion" between coded base pictures
+    in_loop_psnr: bool = True  # hybrid: run the network on each group to report its PSNR (--no-psnr: the encoder never does)
 
     @property
     def keyframes(self) -> str:
@@ -139,6 +140,11 @@ def _resolve_tokens(o: EncodeOptions) -> EncodeOptions:
     if o.base_size not in (None, 0):
         raise OptionError(f"--base-size {o.base_size} needs a hybrid model (--model); a token model codes without a base layer")
     hybrid_only = _given(o, "base_crf", "base_step", "low_delay")
+    if not o.in_loop_psnr:
+        raise OptionError(
+            "--no-psnr saves the hybrid encoder its decode; the token mode decodes every frame in the loop anyway "
+            "(its keyframes are chosen from it), so its PSNR costs nothing"
+        )
     if hybrid_only:
         raise OptionError(f"{', '.join(hybrid_only)}: the hybrid mode's base layer; this is the token mode, which has none")
     if o.bitrate_kbps is not None and o.quality is not None:

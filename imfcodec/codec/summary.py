@@ -19,6 +19,7 @@ class EncodeSummary:
     keyframe_positions: list[int] = field(default_factory=list)
     fps: float = 0.0
     psnr_sum: float = 0.0
+    psnr_measured: bool = True  # False: --no-psnr, the hybrid encoder ran no decode
     seconds: float = 0.0
     keyframe_bytes: int = 0
     base_bytes: int = 0
@@ -33,8 +34,9 @@ class EncodeSummary:
 
     @property
     def mean_psnr(self) -> float:
-        """Mean PSNR-RGB (dB) of the in-loop reconstruction against the resized source."""
-        return self.psnr_sum / max(1, self.frames)
+        """Mean PSNR-RGB (dB) of the in-loop reconstruction against the resized source; NaN
+        where it was not measured (--no-psnr)."""
+        return self.psnr_sum / max(1, self.frames) if self.psnr_measured else float("nan")
 
     def kbps(self) -> dict[str, float]:
         """Rate per part of the file, kbps: total = keyframes + base + tokens + audio + overhead."""

@@ -147,14 +147,15 @@ def code_hybrid(
         else:
             group_bytes = group_budget(options.bitrate_kbps, len(group), summary.fps, first=first == 0)
             keyframe, base = fit_group(lambda q: encode_keyframe(group[0], q), quality, low, group_bytes, options.low_delay)
-        pictures = base_pictures(base, len(group), step, options.base_fill)
-        decoded = decode_hybrid_group(model, None if codec is None else codec.decode(keyframe), pictures, MODEL_BATCH, device)
         writer.write_group(GroupRecord(first, len(group), keyframe, b"", base))
         summary.keyframes += 1
         summary.keyframe_positions.append(first)
         summary.keyframe_bytes += len(keyframe)
         summary.base_bytes += len(base)
-        summary.psnr_sum += float(psnr_per_frame(decoded, group).sum())
+        if options.in_loop_psnr:  # the network's only use in the hybrid encoder: nothing coded depends on its output
+            pictures = base_pictures(base, len(group), step, options.base_fill)
+            decoded = decode_hybrid_group(model, None if codec is None else codec.decode(keyframe), pictures, MODEL_BATCH, device)
+            summary.psnr_sum += float(psnr_per_frame(decoded, group).sum())
 
     pending: list[np.ndarray] = []
     for frame in frames:
