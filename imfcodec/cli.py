@@ -345,8 +345,8 @@ def bench(
     anchors: str = typer.Option(
         "x264,x265,svtav1,svtav1-ra,svtav1-lowres-ra,vvenc",
         help="Comma-separated: x264, x265, svtav1, svtav1-ra (random access: -ra); svtav1-lowres, svtav1-lowres-ra (imfcodec's "
-        "own base layer shapes without the network: 64/96/128² × every 1st-4th picture × repeat or blend); vvenc, vvenc-lowres "
-        "(VVC, random access; needs .[bench]).",
+        "own base layer shapes without the network: 64/96/128² × every 1st-4th picture and any step --bitrate chose × every fill "
+        "the codec can name: repeat, blend, motion); vvenc, vvenc-lowres (VVC, random access; needs .\\[bench]).",
     ),
     frames: int = typer.Option(PROTOCOL_FRAMES, min=1),
     size: int = typer.Option(PROTOCOL_SIZE, help="Side of the reference square; must be the model's when imfcodec points run."),
