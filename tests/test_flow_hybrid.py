@@ -90,3 +90,31 @@ def test_a_frame_never_reads_a_later_picture() -> None:
     with torch.no_grad():
         a, b = model.decode(reference, bases), model.decode(reference, later)
     assert torch.equal(a[:3], b[:3]) and not torch.equal(a[3:], b[3:])
+
+
+def test_a_motion_filled_base_variant_is_what_the_decoder_shows(tmp_path: Path) -> None:
+    """A recipe's (side, CRF, step, MOTION) variant caches the base pictures the decoder
+    shows for a file with the motion fill (base_pictures(..., "motion")), beside (not over)
+    the blended variant of the same layer; a fifth element or an unknown fill is a
+    ConfigError. Fails if the fill is dropped (the fine-tune would train on blends the
+    encoder no longer sends) or both variants share one cache file."""
+    import numpy as np
+    import pytest
+
+    from imfcodec.codec.hybrid.base_layer import base_pictures, downscale, encode_base
+    from imfcodec.errors import ConfigError
+    from imfcodec.training.data import FrameCache
+    from imfcodec.training.hybrid import MOTION, build_base_cache
+    from tests.conftest import synthetic_frames
+
+    frames = synthetic_frames(12, 64, 64, seed=3)
+    none = np.zeros(0, np.int64)
+    cache = FrameCache(frames, frames[:0], none, none, np.array([0]), np.array([12]), ["a"])
+    bases = build_base_cache(tmp_path, cache, ((32, 50, 3, MOTION), (32, 50, 3)))
+    payload = encode_base(downscale(frames[::3], 32), 50)
+    np.testing.assert_array_equal(bases[(32, 50, 3, MOTION)], base_pictures(payload, 12, 3, "motion"))
+    np.testing.assert_array_equal(bases[(32, 50, 3)], base_pictures(payload, 12, 3, "linear"))
+    assert not np.array_equal(bases[(32, 50, 3, MOTION)], bases[(32, 50, 3)])
+    for bad in ((32, 50, 3, 2), (32, 50, 3, MOTION, 0)):
+        with pytest.raises(ConfigError, match="expected"):
+            build_base_cache(tmp_path, cache, (bad,))

@@ -51,7 +51,8 @@ class DataConfig(JsonConfig):
     cache_max_frames: int = 600  # per clip
     # Hybrid models: the base layers the frame cache holds, (side, SVT-AV1 CRF) each, or
     # (side, CRF, step) for a layer of every step-th frame with the others blended from their
-    # neighbours, as the decoder fills them; a batch draws one of them, so the model learns
+    # neighbours, as the decoder fills them, or (side, CRF, step, 1) with them drawn by
+    # motion (the encoder's `motion` fill); a batch draws one of them, so the model learns
     # every size, quality and frame rate it will be given.
     base_variants: tuple[tuple[int, ...], ...] = ()
     # Hybrid models: this share of pairs has as its reference the reference frame's base

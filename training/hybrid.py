@@ -60,26 +60,39 @@ class HybridGenerator(nn.Module):
         return self.model(keyframe, keyframe_base, bases, frames)
 
 
+MOTION = 1  # a base variant's fourth element: its skipped frames drawn by motion (motion_fill.py), not blended
+
+
 def variant_parts(variant: tuple[int, ...]) -> tuple[int, int, int]:
-    """A base variant (side, CRF) or (side, CRF, step) as (side, CRF, step)."""
+    """A base variant (side, CRF), (side, CRF, step) or (side, CRF, step, MOTION) as (side, CRF, step)."""
     side, crf, step = (*variant, 1)[:3]
     return side, crf, step
 
 
+def variant_fill(variant: tuple[int, ...]) -> str:
+    """How a variant's skipped frames are filled, as the decoder fills them: "motion" for
+    (side, CRF, step, MOTION), else "linear" (the integer blend)."""
+    return "motion" if len(variant) > 3 and variant[3] == MOTION else "linear"
+
+
 def build_base_cache(folder: Path, cache: FrameCache, variants: tuple[tuple[int, ...], ...]) -> dict[tuple[int, ...], np.ndarray]:
     """Decoded base pictures aligned with cache.frames, (N, side, side, 3) uint8 per variant
-    (side, CRF[, step]); made once per cache folder and variant, then memory-mapped."""
+    (side, CRF[, step[, MOTION]]); made once per cache folder and variant, then memory-mapped."""
     bases = {}
     for variant in variants:
         side, crf, step = variant_parts(variant)
-        path = folder / (f"bases-{side}-crf{crf}.npy" if step == 1 else f"bases-{side}-crf{crf}-step{step}.npy")
+        fill = variant_fill(variant)
+        if len(variant) > 4 or (len(variant) == 4 and variant[3] not in (0, MOTION)):
+            raise ConfigError(f"base variant {list(variant)}: expected (side, CRF[, step[, {MOTION} = drawn by motion]])")
+        name = f"bases-{side}-crf{crf}" + ("" if step == 1 else f"-step{step}") + ("-motion" if fill == "motion" and step > 1 else "")
+        path = folder / f"{name}.npy"
         if not path.is_file():
             gops = [
                 (a, min(a + BASE_GOP, int(start + length)))
                 for start, length in zip(cache.clip_start, cache.clip_length)
                 for a in range(int(start), int(start + length), BASE_GOP)
             ]
-            pictures = parallel_map(_code_base, [(np.asarray(cache.frames[a:b]), side, crf, step) for a, b in gops])
+            pictures = parallel_map(_code_base, [(np.asarray(cache.frames[a:b]), side, crf, step, fill) for a, b in gops])
             out = np.empty((len(cache.frames), side, side, 3), dtype=np.uint8)
             for (a, b), low in zip(gops, pictures):
                 out[a:b] = low
@@ -89,10 +102,10 @@ def build_base_cache(folder: Path, cache: FrameCache, variants: tuple[tuple[int,
     return bases
 
 
-def _code_base(frames: np.ndarray, side: int, crf: int, step: int = 1) -> np.ndarray:
+def _code_base(frames: np.ndarray, side: int, crf: int, step: int = 1, fill: str = "linear") -> np.ndarray:
     """One closed GOP of frames (T, S, S, 3) through the base layer: (T, side, side, 3)
-    decoded, every step-th frame coded and the others blended as the decoder does."""
-    return base_pictures(encode_base(downscale(frames[::step], side), crf), len(frames), step, "linear")
+    decoded, every step-th frame coded and the others filled (`fill`) as the decoder does."""
+    return base_pictures(encode_base(downscale(frames[::step], side), crf), len(frames), step, fill)
 
 
 def sample_hybrid_pairs(
