@@ -6,7 +6,8 @@ the bicubic base it refines (training/hybrid.py: evaluate_hybrid_clip).
         [--no-keyframe-picture] [--low-delay]
 
 A variant is side:CRF, or side:CRF:step for a base layer of every step-th frame whose
-skipped frames are filled by --fill (linear, as the codec's random-access files; repeat).
+skipped frames are filled by --fill (linear or motion, as the codec's random-access files;
+repeat). MODEL: a shipped model's name or a .safetensors path.
 
 Prints a markdown table for docs/TRAINING.md: mean over clips per model and base variant.
 A model with a per-frame token (hybrid_token_step) decodes with its tokens, and the table
@@ -22,8 +23,9 @@ import numpy as np
 import torch
 
 from imfcodec.bench.protocol import PROTOCOL_FRAMES
+from imfcodec.codec.hybrid.base_layer import BASE_FILLS
 from imfcodec.model.build import HYBRID_MODELS
-from imfcodec.model.weights import load_weights
+from imfcodec.model.weights import load_weights, resolve_model
 from imfcodec.training.data import load_validation_clips
 from imfcodec.training.hybrid import evaluate_hybrid_clip, variant_parts
 
@@ -39,7 +41,7 @@ def main() -> None:
     parser.add_argument("models", nargs="+")
     parser.add_argument("--variants", default="96:50")
     parser.add_argument("--frames", type=int, default=PROTOCOL_FRAMES)
-    parser.add_argument("--fill", default="linear", choices=("linear", "repeat"))
+    parser.add_argument("--fill", default="linear", choices=BASE_FILLS)
     parser.add_argument(
         "--no-keyframe-picture", action="store_true", help="the reference is the first base picture upscaled (format 1.2's groups)"
     )
@@ -51,7 +53,7 @@ def main() -> None:
     print("| model | base | PSNR-RGB (dB) | bicubic base (dB) | gain (dB) | kbps (keyframe + base) | token kbps |")
     print("|---|---|---|---|---|---|---|")
     for name in args.models:
-        model = load_weights(name).model
+        model = load_weights(resolve_model(name)).model
         assert isinstance(model, HYBRID_MODELS)
         for variant in variants:
             rows = [
