@@ -10,9 +10,10 @@ import numpy as np
 
 from imfcodec.codec.decoder import read_imf
 from imfcodec.codec.encoder import EncodeOptions, encode_video
+from imfcodec.codec.hybrid import rate_control
 from imfcodec.codec.hybrid.base_layer import base_pictures, downscale, encode_base
 from imfcodec.codec.hybrid.first_pass import LAYER_CANDIDATES, base_side_for, base_step_for, choose_layer, layer_ladder
-from imfcodec.codec.hybrid.rate_control import CRF_RANGE, FILE_FRAMING_BYTES, GROUP_FRAMING_BYTES, fit_base
+from imfcodec.codec.hybrid.rate_control import CRF_RANGE, FILE_FRAMING_BYTES, GROUP_FRAMING_BYTES, fit_base, fit_bases
 from imfcodec.codec.keyframes import get_codec
 from imfcodec.frames import frames_to_tensor, psnr_per_frame, tensor_to_frames
 from imfcodec.model.hybrid import upsample
@@ -138,3 +139,19 @@ def test_the_next_smaller_side_competes() -> None:
     seen.clear()
     assert choose_layer(frames, generous, 25, 0, False, "repeat", smallest, side=128)[0] == 128
     assert seen == [128] * LAYER_CANDIDATES
+
+
+def test_the_candidates_fitted_side_by_side_are_the_ones_fitted_alone() -> None:
+    """fit_bases runs the first pass's CRF searches in parallel children: each job gets its
+    own search's bytes and CRF, the same as fit_base alone, and the results are remembered
+    for the coding loop. Fails if results are paired with the wrong job or differ from a
+    search run alone, or the memo is not filled in the parent."""
+    frames = synthetic_frames(8, 256, 256, seed=5)
+    jobs = [(downscale(frames[::k], s), budget, False, None) for s, k, budget in ((96, 1, 1500.0), (64, 2, 400.0), (128, 4, 900.0))]
+    rate_control._FITTED.clear()
+    together = fit_bases(jobs, workers=2)
+    assert len(rate_control._FITTED) == len(jobs)
+    rate_control._FITTED.clear()
+    alone = [fit_base(*job) for job in jobs]
+    assert together == alone
+    assert len({crf for _, crf in alone}) > 1 or len({len(p) for p, _ in alone}) > 1  # the jobs are told apart

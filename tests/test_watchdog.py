@@ -10,7 +10,7 @@ import pytest
 
 from imfcodec.codec.hybrid import base_layer
 from imfcodec.codec.hybrid.base_layer import BaseLayerError, encode_base
-from imfcodec.watchdog import Hung, call_with_time_limit
+from imfcodec.watchdog import Hung, call_all_with_time_limit, call_with_time_limit
 from tests.conftest import synthetic_frames
 
 
@@ -124,3 +124,43 @@ except KeyboardInterrupt:
     child = int(marker.read_text())
     with pytest.raises(ProcessLookupError):  # killed and reaped by the caller
         os.kill(child, 0)
+
+
+def test_calls_side_by_side_come_back_in_order_and_overlap(tmp_path: Path) -> None:
+    """call_all_with_time_limit runs its calls two at a time and returns their results in
+    the calls' order. Each call waits (up to 20 s) until its partner has started: fails if
+    the calls run one after another (the second never starts while the first waits, and the
+    first reports it), or if results come back out of order."""
+
+    def meet(me: int, partner: int) -> tuple[int, bool]:
+        (tmp_path / str(me)).touch()
+        deadline = time.time() + 20
+        while not (tmp_path / str(partner)).exists() and time.time() < deadline:
+            time.sleep(0.01)
+        return me, (tmp_path / str(partner)).exists()
+
+    fns = [lambda: meet(0, 1), lambda: meet(1, 0), lambda: meet(2, 3), lambda: meet(3, 2)]
+    assert call_all_with_time_limit(fns, 60, "meeting", workers=2) == [(0, True), (1, True), (2, True), (3, True)]
+
+
+def test_side_by_side_a_hung_call_is_done_again_and_an_error_comes_back(tmp_path: Path) -> None:
+    """One call hangs the first time: it is killed at the limit and done again alone, the
+    other's result kept. A call that raises has its exception raised in the caller. Fails if
+    a hung child stalls the batch, is not retried, or an exception is lost."""
+    first = tmp_path / "first"
+
+    def hangs_once() -> str:
+        if not first.exists():
+            first.touch()
+            time.sleep(600)
+        return "again"
+
+    t0 = time.time()
+    assert call_all_with_time_limit([hangs_once, lambda: "quick"], 1.5, "sleeping", workers=2) == ["again", "quick"]
+    assert time.time() - t0 < 20
+
+    def fails() -> str:
+        raise BaseLayerError("no such CRF")
+
+    with pytest.raises(BaseLayerError, match="no such CRF"):
+        call_all_with_time_limit([lambda: "fine", fails], 10, "failing", workers=2)

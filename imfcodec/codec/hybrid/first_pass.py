@@ -19,7 +19,7 @@ import numpy as np
 
 from ..options import BASE_SIZES, BASE_STEPS
 from .base_layer import base_pictures, decode_base, downscale, encode_base, fill_skipped
-from .rate_control import CRF_RANGE, fit_base, group_budget
+from .rate_control import CRF_RANGE, fit_bases, group_budget
 
 LAYER_CANDIDATES = 3  # layers the first pass fits and scores: each costs a CRF search on the first group
 
@@ -104,9 +104,10 @@ def choose_layer(
         fitting += itertools.islice(_fitting_layers(first_group, budget, next_side, low_delay), 1)
     if len(fitting) <= 1:
         return fitting[0][0] if fitting else ladder[-1]
+    # the floor check coded CRF_RANGE[1] already; the searches run side by side
+    fitted = fit_bases([(low, budget, low_delay, floor) for _, low, floor in fitting])
     scores = {}
-    for (s, k), low, floor in fitting:
-        payload, _ = fit_base(low, budget, low_delay, floor)  # the floor check coded CRF_RANGE[1] already
+    for ((s, k), _, _), (payload, _) in zip(fitting, fitted):
         scores[(s, k)] = score(base_pictures(payload, len(first_group), k, fill))
     return max(scores, key=lambda layer: scores[layer])  # the first of equals: the ladder's order
 

@@ -12,7 +12,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .base_layer import encode_base
+from ...watchdog import call_all_with_time_limit, usable_cores
+from .base_layer import base_time_limit, encode_base
 
 KEYFRAME_SHARE = 0.35  # at most this share of a group's bits for its keyframe, where a lower quality allows
 CRF_RANGE = (20, 63)  # SVT-AV1's useful CRFs at these sizes: below 20 the base costs more than the whole target
@@ -45,7 +46,7 @@ def fit_base(low: np.ndarray, budget_bytes: float, low_delay: bool, floor: bytes
     (64-128², 160 budgets from the floor to CRF 20) this took 5.3 encodes a fit, at most 9,
     where bisection took 8.5 (at most 9), and chose the same CRF but for 3 of 160 budgets
     (sizes are not strictly monotone in quarter steps)."""
-    key = (hashlib.sha256(np.ascontiguousarray(low).tobytes()).digest(), low.shape, budget_bytes, low_delay)
+    key = _key(low, budget_bytes, low_delay)
     if key in _FITTED:  # the first pass fitted the first group's layer already: the same bytes
         return _FITTED[key]
     coded: dict[int, bytes] = {} if floor is None else {CRF_RANGE[1] * 4: floor}  # by CRF in quarters
@@ -74,6 +75,28 @@ def fit_base(low: np.ndarray, budget_bytes: float, low_delay: bool, floor: bytes
     return _remember(key, (coded[hi], hi / 4))
 
 
+def fit_bases(jobs: list[tuple[np.ndarray, float, bool, bytes | None]], workers: int | None = None) -> list[tuple[bytes, float]]:
+    """fit_base(*job) for each job, `workers` (default: the usable cores) at once, each in a
+    forked child; the results are remembered here as fit_base's own are, and are the same
+    bytes and CRFs (each search is deterministic and alone in its child). The first pass's
+    candidate layers: SVT-AV1 runs on one thread (bytes independent of the host), so one
+    search leaves the other cores idle; on 2 cores the first pass of a 250-frame encode at 4
+    kbps took 8.6 s of searches one after another (docs/BENCHMARKS.md)."""
+    todo = [job for job in jobs if _key(job[0], job[1], job[2]) not in _FITTED]
+    if len(todo) > 1 and (workers or usable_cores()) > 1:
+        # Each search codes at most about 12 pictures sets, each under its own watchdog;
+        # this limit only catches a child that dies without a word.
+        limit = 24 * base_time_limit(max(len(job[0]) for job in todo))
+        fns = [functools.partial(fit_base, *job) for job in todo]
+        for job, result in zip(todo, call_all_with_time_limit(fns, limit, "the first pass's base layer fits", workers or usable_cores())):
+            _remember(_key(job[0], job[1], job[2]), result)
+    return [fit_base(*job) for job in jobs]  # from the memo where fitted above
+
+
+def _key(low: np.ndarray, budget_bytes: float, low_delay: bool) -> tuple[bytes, tuple[int, ...], float, bool]:
+    return (hashlib.sha256(np.ascontiguousarray(low).tobytes()).digest(), low.shape, budget_bytes, low_delay)
+
+
 SECANT_TRIES = 4  # slow guesses before a halving: bounds the search near bisection's count on odd curves
 GUESS_SLOPE = 0.05 / 4  # log-bytes a quarter CRF step before two CRFs are coded: the dev clips' middle
 
@@ -99,7 +122,7 @@ def secant_guess(sizes: dict[int, int], lo: int, hi: int, budget_bytes: float) -
 # group to the same budget as the first pass did (a whole bisection, about a fifth of a
 # 250-frame encode at 4 kbps), and the answer is a function of those inputs alone.
 _FITTED: dict[tuple[bytes, tuple[int, ...], float, bool], tuple[bytes, float]] = {}
-FITTED_KEPT = 8
+FITTED_KEPT = 8  # above the first pass's candidates (LAYER_CANDIDATES + 1)
 
 
 def _remember(key: tuple[bytes, tuple[int, ...], float, bool], result: tuple[bytes, float]) -> tuple[bytes, float]:
