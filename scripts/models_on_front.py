@@ -1,0 +1,71 @@
+"""Other models on a benchmark's own files, against its fronts: the imfcodec records of an
+`imfcodec bench` run (results.json) with PSNR-RGB and VMAF replaced by what another model
+decodes from the same files (scripts/same_base_models.py's JSON lines), then the bench's own
+per-clip BD (bench/summary.per_clip_bd) for each model and for the base bicubic upscaled.
+The files' bits do not depend on the model, so the rates are the bench's.
+
+    python scripts/same_base_models.py --clips DEV --models imf-hybrid-v3 OUT/work/*-bitrate_kbps*.imf > v3.jsonl
+    python scripts/models_on_front.py OUT/results.json v3.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from imfcodec.bench.summary import per_clip_bd
+
+FRONT = "svtav1-lowres-ra-front"
+
+
+def point_of(file_name: str) -> tuple[str, float]:
+    """ "edtalk-mouth_source-bitrate_kbps4.0.imf" -> ("edtalk-mouth_source", 4.0)."""
+    match = re.fullmatch(r"(.+)-bitrate_kbps([0-9.]+)\.imf", file_name)
+    if match is None:
+        raise SystemExit(f"not a bench file name: {file_name}")
+    return match[1], float(match[2])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("results", type=Path, help="an imfcodec bench results.json")
+    parser.add_argument("rows", type=Path, nargs="+", help="same_base_models.py output (its JSON lines)")
+    args = parser.parse_args()
+    records: list[dict[str, Any]] = json.loads(args.results.read_text())["records"]
+    mine = {(r["clip"], float(r["point"]["bitrate_kbps"])): r for r in records if r["codec"] == "imfcodec"}
+    others: dict[str, list[dict[str, Any]]] = {}
+    for path in args.rows:
+        for line in path.read_text().splitlines():
+            if not line.startswith("{"):
+                continue  # the script's closing means
+            row = json.loads(line)
+            record = mine.get(point_of(row["file"]))
+            if record is None:
+                continue
+            for model in (k for k in row if isinstance(row[k], dict)):
+                name = "own base, bicubic" if model == "bicubic" else model
+                others.setdefault(name, []).append({**record, "codec": name, "psnr_rgb": row[model]["psnr"], "vmaf": row[model]["vmaf"]})
+    anchors = [r for r in records if r["codec"] != "imfcodec"]
+    print(f"| clip | {' | '.join(['imfcodec (the bench)', *others])} |")
+    print("|---|" + "---|" * (1 + len(others)))
+    results = {"imfcodec (the bench)": per_clip_bd(records)}
+    results |= {name: per_clip_bd(anchors + rows, mine=name) for name, rows in others.items()}
+    clips = sorted(results["imfcodec (the bench)"]["clips"])
+
+    def cell(bd: dict[str, Any] | None) -> str:
+        if not bd or bd.get("bd_psnr_db") is None:
+            return "no overlap"
+        vmaf = "n/a" if bd["bd_vmaf"] is None else f"{bd['bd_vmaf']:+.1f}"
+        rate = "n/a" if bd["bd_rate_percent"] is None else f"{bd['bd_rate_percent']:+.1f} %"
+        return f"{bd['bd_psnr_db']:+.2f} dB / {vmaf} / {rate}"
+
+    for clip in clips:
+        print(f"| {clip} | " + " | ".join(cell(r["clips"].get(clip, {}).get(FRONT)) for r in results.values()) + " |")
+    print("| **mean of clips** | " + " | ".join(cell(r["mean"].get(FRONT)) for r in results.values()) + " |")
+
+
+if __name__ == "__main__":
+    main()
