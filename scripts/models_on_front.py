@@ -6,6 +6,10 @@ The files' bits do not depend on the model, so the rates are the bench's.
 
     python scripts/same_base_models.py --clips DEV --models imf-hybrid-v3 OUT/work/*-bitrate_kbps*.imf > v3.jsonl
     python scripts/models_on_front.py OUT/results.json v3.jsonl
+    python scripts/models_on_front.py OUT/work --fills repeat,linear      # a run still going; the front without motion
+
+RESULTS is a results.json or a bench's work folder (its per-job *.records.json, for the
+clips finished so far); `--fills` keeps only the front's layers filled those ways.
 """
 
 from __future__ import annotations
@@ -29,12 +33,30 @@ def point_of(file_name: str) -> tuple[str, float]:
     return match[1], float(match[2])
 
 
+def load_records(path: Path) -> list[dict[str, Any]]:
+    """A results.json's records, or every record of a work folder's finished jobs, of the
+    clips that have imfcodec points."""
+    if path.is_dir():
+        records = [r for f in sorted(path.glob("*.records.json")) for r in json.loads(f.read_text())]
+    else:
+        records = json.loads(path.read_text())["records"]
+    clips = {r["clip"] for r in records if r["codec"] == "imfcodec"}
+    return [r for r in records if r["clip"] in clips]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("results", type=Path, help="an imfcodec bench results.json")
-    parser.add_argument("rows", type=Path, nargs="+", help="same_base_models.py output (its JSON lines)")
+    parser.add_argument("results", type=Path, help="an imfcodec bench results.json, or its work folder")
+    parser.add_argument("rows", type=Path, nargs="*", help="same_base_models.py output (its JSON lines)")
+    parser.add_argument("--fills", help="comma-separated: the front's layers filled only these ways")
+    parser.add_argument("--clips", help="comma-separated: only these clips (a running bench's finished ones)")
     args = parser.parse_args()
-    records: list[dict[str, Any]] = json.loads(args.results.read_text())["records"]
+    records = load_records(args.results)
+    if args.clips:
+        records = [r for r in records if r["clip"] in args.clips.split(",")]
+    if args.fills:
+        fills = tuple(args.fills.split(","))
+        records = [r for r in records if "fill" not in r["point"] or r["point"]["fill"] in fills]
     mine = {(r["clip"], float(r["point"]["bitrate_kbps"])): r for r in records if r["codec"] == "imfcodec"}
     others: dict[str, list[dict[str, Any]]] = {}
     for path in args.rows:
