@@ -1,7 +1,8 @@
 """Other models on a benchmark's own files, against its fronts: the imfcodec records of an
 `imfcodec bench` run (results.json) with PSNR-RGB and VMAF replaced by what another model
 decodes from the same files (scripts/same_base_models.py's JSON lines), then the bench's own
-per-clip BD (bench/summary.per_clip_bd) for each model and for the base bicubic upscaled.
+per-clip BD (bench/summary.per_clip_bd) for each model and for the base bicubic upscaled,
+and per `--bitrate` point the bench's own distance to the front at the same rate.
 The files' bits do not depend on the model, so the rates are the bench's.
 
     python scripts/same_base_models.py --clips DEV --models imf-hybrid-v3 OUT/work/*-bitrate_kbps*.imf > v3.jsonl
@@ -20,7 +21,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from imfcodec.bench.summary import per_clip_bd
+import numpy as np
+
+from imfcodec.bench.summary import curves, per_clip_bd, with_fronts
 
 FRONT = "svtav1-lowres-ra-front"
 
@@ -41,7 +44,8 @@ def load_records(path: Path) -> list[dict[str, Any]]:
     else:
         records = json.loads(path.read_text())["records"]
     clips = {r["clip"] for r in records if r["codec"] == "imfcodec"}
-    return [r for r in records if r["clip"] in clips]
+    unique = {json.dumps([r["codec"], r["clip"], r["point"]], sort_keys=True): r for r in records if r["clip"] in clips}
+    return list(unique.values())  # a point coded again (the codec's sources changed, same bytes) counts once
 
 
 def main() -> None:
@@ -87,6 +91,33 @@ def main() -> None:
     for clip in clips:
         print(f"| {clip} | " + " | ".join(cell(r["clips"].get(clip, {}).get(FRONT)) for r in results.values()) + " |")
     print("| **mean of clips** | " + " | ".join(cell(r["mean"].get(FRONT)) for r in results.values()) + " |")
+    gaps_per_point(records)
+
+
+def front_at(records: list[dict[str, Any]], clip: str, kbps: float, metric: str) -> float | None:
+    """The like-for-like front's `metric` on `clip` at `kbps`: linear in log-rate between
+    its two points around it; None outside the front's range."""
+    rates, values = with_fronts(curves(records, metric)[clip])[FRONT]
+    if not rates or not rates[0] <= kbps <= rates[-1]:
+        return None
+    return float(np.interp(np.log(kbps), np.log(rates), values))
+
+
+def gaps_per_point(records: list[dict[str, Any]]) -> None:
+    """Per `--bitrate` point, the mean over clips of imfcodec minus the front at the same
+    rate, PSNR and VMAF: where the codec leads the front, if anywhere."""
+    anchors = [r for r in records if r["codec"] != "imfcodec"]
+    by_rate: dict[float, list[tuple[float, float]]] = {}
+    for r in (r for r in records if r["codec"] == "imfcodec"):
+        psnr = front_at(anchors, r["clip"], r["kbps"], "psnr_rgb")
+        vmaf = front_at(anchors, r["clip"], r["kbps"], "vmaf")
+        if psnr is not None and vmaf is not None:
+            by_rate.setdefault(float(r["point"]["bitrate_kbps"]), []).append((r["psnr_rgb"] - psnr, r["vmaf"] - vmaf))
+    print("\n| `--bitrate` | clips | PSNR minus the front at the same rate | VMAF minus the front |")
+    print("|---|---|---|---|")
+    for rate, gaps in sorted(by_rate.items()):
+        d = np.asarray(gaps)
+        print(f"| {rate:g} | {len(d)} | {d[:, 0].mean():+.2f} dB ({d[:, 0].min():+.2f} … {d[:, 0].max():+.2f}) | {d[:, 1].mean():+.1f} |")
 
 
 if __name__ == "__main__":
