@@ -9,10 +9,11 @@ def kbps(nbytes: int, frames: int, fps: float) -> float:
 
 
 # `imfcodec encode` with a hybrid model and no rate option. Measured like for like
-# (docs/BENCHMARKS.md, "The layer at 128²", six dev clips): over 3-8 kbps imf-hybrid-v1 is
-# level with SVT-AV1 coding the same kind of layer in PSNR (BD -0.04 dB) and ahead in VMAF
-# (+4.7), against a front still without motion-filled layers (so the fair BD is lower). 4 kbps stays the default (30.0 dB, VMAF 54.5 on the mean; at 3 kbps 28.9 dB and
-# VMAF 44.1): not re-chosen per rate against the front yet.
+# (docs/BENCHMARKS.md, "the fair front", six dev clips): against SVT-AV1 coding the same
+# kinds of layer (motion-filled ones included), imf-hybrid-v1's mean distance at the same
+# rate is -0.41 dB / +0.9 VMAF at 3 kbps, -0.16 / +4.1 at 4, -0.19 / +3.7 at 5, -0.11 / +5.1
+# at 8: behind in PSNR everywhere, furthest at 3 kbps. 4 kbps is the lowest rate within
+# 0.2 dB of the front with a VMAF lead of 4 points (30.0 dB, VMAF 54.5 on the mean).
 DEFAULT_BITRATE_KBPS = 4.0
 
 # `imfcodec encode` in the token mode with no rate option (docs/BENCHMARKS.md, the token
