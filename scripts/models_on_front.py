@@ -6,7 +6,7 @@ and per `--bitrate` point the bench's own distance to the front at the same rate
 The files' bits do not depend on the model, so the rates are the bench's.
 
     python scripts/same_base_models.py --clips DEV --models imf-hybrid-v3 OUT/work/*-bitrate_kbps*.imf > v3.jsonl
-    python scripts/models_on_front.py OUT/results.json v3.jsonl
+    python scripts/models_on_front.py OUT/results.json v3.jsonl [--plot fronts.png]
     python scripts/models_on_front.py OUT/work --fills repeat,linear      # a run still going; the front without motion
 
 RESULTS is a results.json or a bench's work folder (its per-job *.records.json, for the
@@ -54,6 +54,7 @@ def main() -> None:
     parser.add_argument("rows", type=Path, nargs="*", help="same_base_models.py output (its JSON lines)")
     parser.add_argument("--fills", help="comma-separated: the front's layers filled only these ways")
     parser.add_argument("--clips", help="comma-separated: only these clips (a running bench's finished ones)")
+    parser.add_argument("--plot", type=Path, help="PNG: per clip, the front and each model's PSNR against rate")
     args = parser.parse_args()
     records = load_records(args.results)
     if args.clips:
@@ -92,6 +93,8 @@ def main() -> None:
         print(f"| {clip} | " + " | ".join(cell(r["clips"].get(clip, {}).get(FRONT)) for r in results.values()) + " |")
     print("| **mean of clips** | " + " | ".join(cell(r["mean"].get(FRONT)) for r in results.values()) + " |")
     gaps_per_point(records)
+    if args.plot:
+        plot_fronts(anchors, {"imfcodec (the bench)": [r for r in records if r["codec"] == "imfcodec"], **others}, args.plot)
 
 
 def front_at(records: list[dict[str, Any]], clip: str, kbps: float, metric: str) -> float | None:
@@ -118,6 +121,45 @@ def gaps_per_point(records: list[dict[str, Any]]) -> None:
     for rate, gaps in sorted(by_rate.items()):
         d = np.asarray(gaps)
         print(f"| {rate:g} | {len(d)} | {d[:, 0].mean():+.2f} dB ({d[:, 0].min():+.2f} … {d[:, 0].max():+.2f}) | {d[:, 1].mean():+.1f} |")
+
+
+def plot_fronts(anchors: list[dict[str, Any]], models: dict[str, list[dict[str, Any]]], path: Path) -> None:
+    """One panel per clip: the like-for-like front (dashed) and each model's points, PSNR-RGB
+    against kbps (log): the bench's own plot draws every layer variant and cannot be read."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    clips = sorted({r["clip"] for rows in models.values() for r in rows})
+    fig, axes = plt.subplots(2, (len(clips) + 1) // 2, figsize=(4 * ((len(clips) + 1) // 2), 6.4), squeeze=False)
+    for ax, clip in zip(axes.flat, clips):
+        rates, values = with_fronts(curves(anchors)[clip])[FRONT]
+        ax.plot(rates, values, "k--", linewidth=1, label="like-for-like front (SVT-AV1, every layer)")
+        for name, rows in models.items():
+            mine = sorted((r["kbps"], r["psnr_rgb"]) for r in rows if r["clip"] == clip)
+            ax.plot([k for k, _ in mine], [d for _, d in mine], "-o", markersize=3, label=name)
+        lo = min(r["kbps"] for rows in models.values() for r in rows if r["clip"] == clip)
+        hi = max(r["kbps"] for rows in models.values() for r in rows if r["clip"] == clip)
+        ax.set_xscale("log")
+        ax.set_xlim(lo * 0.85, hi * 1.15)
+        ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator([2, 3, 4, 5, 6, 8, 10]))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x:g}"))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        inside = [v for k, v in zip(rates, values) if lo * 0.85 <= k <= hi * 1.15]
+        ys = inside + [r["psnr_rgb"] for rows in models.values() for r in rows if r["clip"] == clip]
+        ax.set_ylim(min(ys) - 0.3, max(ys) + 0.3)
+        ax.set_title(clip, fontsize=9)
+        ax.set_xlabel("kbps")
+        ax.set_ylabel("PSNR-RGB (dB)")
+        ax.grid(True, which="both", alpha=0.3)
+    for ax in list(axes.flat)[len(clips) :]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
 
 
 if __name__ == "__main__":
