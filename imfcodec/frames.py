@@ -26,10 +26,10 @@ def psnr_per_frame(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     encode, which scores every candidate layer with it)."""
     if a.dtype.kind not in "ui" or b.dtype.kind not in "ui":  # float planes: the same formula in float64
         mse = ((a.astype(np.float64) - b.astype(np.float64)) ** 2).reshape(len(a), -1).mean(axis=1)
-        return np.where(mse > 0, 10 * np.log10(255.0**2 / np.maximum(mse, 1e-12)), 100.0)
-    sums = np.empty(len(a), np.int64)
-    for i in range(0, len(a), PSNR_CHUNK):
-        d = (a[i : i + PSNR_CHUNK].astype(np.int64) - b[i : i + PSNR_CHUNK]).reshape(min(PSNR_CHUNK, len(a) - i), -1)
-        sums[i : i + PSNR_CHUNK] = np.einsum("ij,ij->i", d, d, dtype=np.int64)
-    mse = sums / (a[0].size if len(a) else 1)
+    else:
+        sums = np.empty(len(a), np.int64)
+        for i in range(0, len(a), PSNR_CHUNK):
+            d = (a[i : i + PSNR_CHUNK].astype(np.int64) - b[i : i + PSNR_CHUNK]).reshape(min(PSNR_CHUNK, len(a) - i), -1)
+            sums[i : i + PSNR_CHUNK] = np.einsum("ij,ij->i", d, d, dtype=np.int64)
+        mse = sums / (a[0].size if len(a) else 1)
     return np.where(mse > 0, 10 * np.log10(255.0**2 / np.maximum(mse, 1e-12)), 100.0)
