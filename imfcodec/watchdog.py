@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from multiprocessing import Pipe
 from multiprocessing.connection import Connection, wait
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from .errors import ImfcodecError
 
@@ -58,7 +58,7 @@ def call_all_with_time_limit(fns: Sequence[Callable[[], T]], time_limit: float, 
                 running[receiver] = (i, pid, time.monotonic())
             first_deadline = min(started for _, _, started in running.values()) + time_limit
             for ready in wait(list(running), timeout=max(0.0, first_deadline - time.monotonic())):
-                done = next(r for r in running if r is ready)
+                done = cast(Connection, ready)  # wait hands back the receivers it was given
                 i, pid, _ = running.pop(done)
                 try:
                     results[i] = _receive(done, what)
