@@ -92,28 +92,34 @@ def main() -> None:
     for clip in clips:
         print(f"| {clip} | " + " | ".join(cell(r["clips"].get(clip, {}).get(FRONT)) for r in results.values()) + " |")
     print("| **mean of clips** | " + " | ".join(cell(r["mean"].get(FRONT)) for r in results.values()) + " |")
-    gaps_per_point(records)
+    gaps_per_point(records, anchors)
     if args.plot:
         plot_fronts(anchors, {"imfcodec (the bench)": [r for r in records if r["codec"] == "imfcodec"], **others}, args.plot)
 
 
-def front_at(records: list[dict[str, Any]], clip: str, kbps: float, metric: str) -> float | None:
-    """The like-for-like front's `metric` on `clip` at `kbps`: linear in log-rate between
-    its two points around it; None outside the front's range."""
-    rates, values = with_fronts(curves(records, metric)[clip])[FRONT]
+def fronts(anchors: list[dict[str, Any]], metric: str = "psnr_rgb") -> dict[str, tuple[list[float], list[float]]]:
+    """The like-for-like front of each clip, (kbps, `metric`) in rate order, from the anchors'
+    records (every layer variant the bench coded)."""
+    return {clip: with_fronts(by_codec)[FRONT] for clip, by_codec in curves(anchors, metric).items() if clip != "mean"}
+
+
+def front_at(front: tuple[list[float], list[float]], kbps: float) -> float | None:
+    """A front's value at `kbps`: linear in log-rate between its two points around it; None
+    outside the front's range."""
+    rates, values = front
     if not rates or not rates[0] <= kbps <= rates[-1]:
         return None
     return float(np.interp(np.log(kbps), np.log(rates), values))
 
 
-def gaps_per_point(records: list[dict[str, Any]]) -> None:
+def gaps_per_point(records: list[dict[str, Any]], anchors: list[dict[str, Any]]) -> None:
     """Per `--bitrate` point, the mean over clips of imfcodec minus the front at the same
     rate, PSNR and VMAF: where the codec leads the front, if anywhere."""
-    anchors = [r for r in records if r["codec"] != "imfcodec"]
+    psnr_fronts, vmaf_fronts = fronts(anchors), fronts(anchors, "vmaf")
     by_rate: dict[float, list[tuple[float, float]]] = {}
     for r in (r for r in records if r["codec"] == "imfcodec"):
-        psnr = front_at(anchors, r["clip"], r["kbps"], "psnr_rgb")
-        vmaf = front_at(anchors, r["clip"], r["kbps"], "vmaf")
+        psnr = front_at(psnr_fronts[r["clip"]], r["kbps"])
+        vmaf = front_at(vmaf_fronts[r["clip"]], r["kbps"])
         if psnr is not None and vmaf is not None:
             by_rate.setdefault(float(r["point"]["bitrate_kbps"]), []).append((r["psnr_rgb"] - psnr, r["vmaf"] - vmaf))
     print("\n| `--bitrate` | clips | PSNR minus the front at the same rate | VMAF minus the front |")
@@ -133,9 +139,10 @@ def plot_fronts(anchors: list[dict[str, Any]], models: dict[str, list[dict[str, 
     import matplotlib.ticker
 
     clips = sorted({r["clip"] for rows in models.values() for r in rows})
+    psnr_fronts = fronts(anchors)
     fig, axes = plt.subplots(2, (len(clips) + 1) // 2, figsize=(4 * ((len(clips) + 1) // 2), 6.4), squeeze=False)
     for ax, clip in zip(axes.flat, clips):
-        rates, values = with_fronts(curves(anchors)[clip])[FRONT]
+        rates, values = psnr_fronts[clip]
         ax.plot(rates, values, "k--", linewidth=1, label="like-for-like front (SVT-AV1, every layer)")
         for name, rows in models.items():
             mine = sorted((r["kbps"], r["psnr_rgb"]) for r in rows if r["clip"] == clip)
