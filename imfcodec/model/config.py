@@ -182,7 +182,9 @@ PRESETS["hybrid-tiny"] = _hybrid(PRESETS["tiny"], "hybrid-tiny")
 # Hybrid v2: the reference aligned at full resolution by dense flow, a small refiner.
 PRESETS["hybrid-flow"] = dataclasses.replace(PRESETS["hybrid-tiny"], preset="hybrid-flow", hybrid_reference="flow")
 # A quarter of hybrid-flow's refiner work (32 channels, 4 blocks: 0.09 M parameters): on 2
-# cores it decodes about as fast as imf-hybrid-v1, where hybrid-flow's refiner (64, 6) runs at half its speed.
+# cores the network runs about as fast as imf-hybrid-v1's, where hybrid-flow's refiner (64, 6)
+# runs at half its speed; the decoder's DIS flow comes on top (whole decode about 14 frames/s
+# against v1's 21 on one 2-core machine, docs/TRAINING.md).
 PRESETS["hybrid-flow-fast"] = dataclasses.replace(PRESETS["hybrid-flow"], preset="hybrid-flow-fast", refiner_channels=32, refiner_blocks=4)
 PRESETS["hybrid-flow-tiny"] = dataclasses.replace(PRESETS["hybrid-flow"], preset="hybrid-flow-tiny", refiner_channels=16, refiner_blocks=2)
 
