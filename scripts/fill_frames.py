@@ -41,7 +41,7 @@ def per_frame(reference: np.ndarray, imf_path: Path, model: str, fps: float) -> 
         for group in imf.groups:
             pictures = fill_skipped(decode_base(group.base or b"", -(-group.frame_count // step)), group.frame_count, step, fill)
             bases.append(upsampled_frames(pictures, reference.shape[1]))
-            outputs.append(decode_hybrid_group(loaded.model, None, pictures, 8, torch.device("cpu")))
+            outputs.append(decode_hybrid_group(loaded.model, None, pictures, 8, torch.device("cpu"), step))
         for name, frames in ((f"{fill}", np.concatenate(outputs)[:n]), (f"{fill}_bicubic", np.concatenate(bases)[:n])):
             rows[f"psnr_{name}"] = psnr_per_frame(reference, frames).tolist()
             rows[f"vmaf_{name}"] = vmaf_per_frame(reference, frames, fps)["vmaf"].tolist()

@@ -43,10 +43,12 @@ def main() -> None:
         row = {"file": path.name, "kbps": 8 * path.stat().st_size * float(fps) / len(reference) / 1000}
         base = own_base_frames(imf)
         row["bicubic"] = {"psnr": float(psnr_rgb_per_frame(reference, base).mean()), **vmaf(reference, base, float(fps))}
+        step, low_delay = int(imf.header.get("base_step", 1)), bool(imf.header.get("base_low_delay", False))
         for name, loaded in models.items():
             model = loaded.model
+            device = next(model.parameters()).device
             decoded = np.concatenate(
-                [decode_hybrid_group(model, None, group_base_pictures(imf, g), 16, next(model.parameters()).device) for g in imf.groups]  # type: ignore[arg-type]
+                [decode_hybrid_group(model, None, group_base_pictures(imf, g), 16, device, step, low_delay) for g in imf.groups]  # type: ignore[arg-type]
             )
             row[name] = {"psnr": float(psnr_rgb_per_frame(reference, decoded).mean()), **vmaf(reference, decoded, float(fps))}
         print(json.dumps(row), flush=True)

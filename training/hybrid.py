@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from imfcodec.codec.hybrid.base_layer import base_pictures, downscale, encode_base
-from imfcodec.codec.hybrid.decode import decode_hybrid_group, reference_picture, upsampled_frames
+from imfcodec.codec.hybrid.decode import decode_hybrid_group, neighbour_positions, reference_picture, upsampled_frames
 from imfcodec.codec.keyframes import DEFAULT_KEYFRAME_CODEC, get_codec
 from imfcodec.frames import frames_to_tensor, psnr_per_frame, tensor_to_frames
 from imfcodec.model.build import HybridModel, build_model
@@ -51,12 +51,14 @@ class HybridGenerator(nn.Module):
         bases: torch.Tensor,
         frames: torch.Tensor,
         crop: tuple[int, int, int] | None = None,
+        neighbours: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """-> (frames (B, 3, S, S), or the `crop` window of them (hybrid v2), the tokens' bits
-        (B,), zero for a model without tokens)."""
+        (B,), zero for a model without tokens). `neighbours` (B, 2, 3, b, b): hybrid v2's."""
+        if isinstance(self.model, FlowHybrid):
+            return self.model(keyframe, keyframe_base, bases, frames, crop=crop, neighbours=neighbours)
         if crop is not None:
-            assert isinstance(self.model, FlowHybrid), "only hybrid v2 trains on a window"
-            return self.model(keyframe, keyframe_base, bases, frames, crop=crop)
+            raise ValueError("only hybrid v2 trains on a window")
         return self.model(keyframe, keyframe_base, bases, frames)
 
 
@@ -118,13 +120,15 @@ def sample_hybrid_pairs(
     seed: int,
     no_keyframe_share: float = 0.0,
 ) -> dict[str, torch.Tensor]:
-    """keyframe (B, 3, S, S), keyframe_base and bases (B, 3, b, b), target (B, 3, S, S), in
-    [0, 1]; one base variant per batch; with probability `no_keyframe_share` a row's
+    """keyframe (B, 3, S, S), keyframe_base and bases (B, 3, b, b), target (B, 3, S, S),
+    neighbours (B, 2, 3, b, b) (the coded base pictures around the frame in its closed GOP of
+    the cache, as the decoder's neighbour_positions names them), in [0, 1]; one base variant per batch; with probability `no_keyframe_share` a row's
     "keyframe" is its keyframe base picture upscaled (reference_picture), as in a group
     without a keyframe picture. A pure function of (seed, rank, step), like sample_pairs."""
     rng = np.random.default_rng([seed, rank, step, 1])
     variants = sorted(bases)
-    low = bases[variants[int(rng.integers(len(variants)))]]
+    variant = variants[int(rng.integers(len(variants)))]
+    low, base_step = bases[variant], variant_parts(variant)[2]
     rows: list[list[np.ndarray]] = []
     for _ in range(batch):
         r = int(rng.integers(len(cache.ref_frame)))
@@ -136,14 +140,22 @@ def sample_hybrid_pairs(
         keyframe = cache.refs[r]
         if no_keyframe_share and rng.random() < no_keyframe_share:  # no draw without it: older recipes sample as before
             keyframe = reference_picture(np.asarray(low[ref_pos : ref_pos + 1]), cache.frames.shape[1])
-        images = [keyframe, low[ref_pos], low[cur_pos], cache.frames[cur_pos]]
+        gop = start + (cur_pos - start) // BASE_GOP * BASE_GOP
+        around = gop + neighbour_positions(min(BASE_GOP, start + length - gop), base_step)[cur_pos - gop]
+        images = [keyframe, low[ref_pos], low[cur_pos], cache.frames[cur_pos], low[around[0]], low[around[1]]]
         flip = rng.random() < 0.5
         rows.append([np.asarray(im[:, ::-1] if flip else im, dtype=np.float32) / 255.0 for im in images])
 
     def stack(i: int) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(np.stack([row[i] for row in rows]))).permute(0, 3, 1, 2).contiguous()
 
-    return {"keyframe": stack(0), "keyframe_base": stack(1), "bases": stack(2), "target": stack(3)}
+    return {
+        "keyframe": stack(0),
+        "keyframe_base": stack(1),
+        "bases": stack(2),
+        "target": stack(3),
+        "neighbours": torch.stack([stack(4), stack(5)], dim=1),
+    }
 
 
 @torch.no_grad()
@@ -173,7 +185,7 @@ def evaluate_hybrid_clip(
         assert keyframe_picture, "the token model's tokens are residuals against its keyframe's"
         decoded, token_bits = decode_with_tokens(model, codec.decode(keyframe), low, frames, device)
     else:
-        decoded = decode_hybrid_group(model, codec.decode(keyframe) if keyframe_picture else None, low, 16, device)
+        decoded = decode_hybrid_group(model, codec.decode(keyframe) if keyframe_picture else None, low, 16, device, step, low_delay)
     psnr = float(psnr_per_frame(decoded[1:], frames[1:]).mean())
     base_psnr = float(psnr_per_frame(upsampled_frames(low[1:], model.config.size), frames[1:]).mean())
     return {
@@ -241,7 +253,9 @@ class HybridTrainer(Trainer):
         return {k: v.to(self.device) for k, v in batch.items()}
 
     def reconstruct(self, batch: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
-        recon, bits = self.gen_ddp(batch["keyframe"], batch["keyframe_base"], batch["bases"], batch["target"], getattr(self, "crop", None))
+        recon, bits = self.gen_ddp(
+            batch["keyframe"], batch["keyframe_base"], batch["bases"], batch["target"], getattr(self, "crop", None), batch.get("neighbours")
+        )
         if not self.cfg.model.hybrid_token_step:
             return recon.float(), recon.new_zeros(()), {}
         rate = bits.mean()

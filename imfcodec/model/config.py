@@ -95,6 +95,11 @@ class IMFConfig(JsonConfig):
     # residual blocks, at half the frame's side.
     refiner_channels: int = 64
     refiner_blocks: int = 6
+    # Hybrid v2 only: how many neighbouring base pictures each frame also sees, aligned by
+    # flow (0: none, as imf-hybrid-v3; 2: the coded pictures before and after the frame,
+    # codec/hybrid/decode.py's neighbour_positions; with --low-delay the later one is the
+    # frame's own picture).
+    neighbour_pictures: int = 0
 
     def __post_init__(self) -> None:
         if self.size % 32:
@@ -109,6 +114,8 @@ class IMFConfig(JsonConfig):
             raise ConfigError(f"hybrid_reference must be one of {HYBRID_REFERENCES}, got {self.hybrid_reference!r}")
         if self.hybrid_token_step < 0 or (self.hybrid_token_step and self.architecture != "hybrid"):
             raise ConfigError("hybrid_token_step must be >= 0, and only a hybrid model has one")
+        if self.neighbour_pictures not in (0, 2) or (self.neighbour_pictures and self.hybrid_reference != "flow"):
+            raise ConfigError(f"neighbour_pictures must be 0 or 2 (2 only with hybrid_reference flow), got {self.neighbour_pictures}")
         if self.correction_gate < 0:
             raise ConfigError(f"correction_gate must be >= 0, got {self.correction_gate}")
 
@@ -186,6 +193,8 @@ PRESETS["hybrid-flow"] = dataclasses.replace(PRESETS["hybrid-tiny"], preset="hyb
 # runs at half its speed; the decoder's DIS flow comes on top (whole decode about 14 frames/s
 # against v1's 21 on one 2-core machine, docs/TRAINING.md).
 PRESETS["hybrid-flow-fast"] = dataclasses.replace(PRESETS["hybrid-flow"], preset="hybrid-flow-fast", refiner_channels=32, refiner_blocks=4)
+# hybrid-flow-fast that also sees the coded base pictures before and after each frame.
+PRESETS["hybrid-flow-fast-nb"] = dataclasses.replace(PRESETS["hybrid-flow-fast"], preset="hybrid-flow-fast-nb", neighbour_pictures=2)
 PRESETS["hybrid-flow-tiny"] = dataclasses.replace(PRESETS["hybrid-flow"], preset="hybrid-flow-tiny", refiner_channels=16, refiner_blocks=2)
 
 

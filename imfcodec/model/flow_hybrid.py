@@ -11,6 +11,12 @@ is wrong (the warped u_ref minus u_t), and adds a residual to u_t:
   u_t, u_ref ──DIS flow (OpenCV, no gradient)──> flow_t (B, 2, S, S), pixels
   warp(reference, flow_t), warp(u_ref, flow_t) − u_t, u_t ──unshuffle ×2──> refiner ──shuffle──> + u_t
 
+With `neighbour_pictures` 2 the refiner also sees the coded base pictures before and after
+the frame (n_k), each aligned to it by DIS flow at the base's own side (a sixteenth of the
+work at 256² from 64²) and given as warp(up(n_k)) − u_t: two more looks at the same face
+through a codec whose errors differ from picture to picture, and, for a frame the layer
+skips, the real pictures its fill was drawn from.
+
 The refiner's last layer starts at zero: the untrained model returns u_t, the bicubic base,
 exactly. The flow is not learned: DIS (Kroeger et al., ECCV 2016) on the luma of the two
 upscaled pictures, 7 ms a frame at 256² on one core; it runs on the CPU whatever the device.
@@ -56,6 +62,14 @@ def dense_flow(frames: torch.Tensor, references: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(np.stack(flows)).permute(0, 3, 1, 2).to(frames.device, frames.dtype)
 
 
+def upscaled_flow(frames: torch.Tensor, references: torch.Tensor, size: int) -> torch.Tensor:
+    """dense_flow at the pictures' own side (B, 3, b, b), scaled to (B, 2, size, size) pixels."""
+    flow = dense_flow(frames, references)
+    if frames.shape[-1] == size:
+        return flow
+    return F.interpolate(flow, size=(size, size), mode="bilinear", align_corners=False) * (size / frames.shape[-1])
+
+
 def warp_by_flow(images: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     """images (B or 1, C, S, S) sampled at x + flow(x), flow (B, 2, S, S) in pixels: (B, C, S, S)
     (bilinear; outside the picture, the nearest edge)."""
@@ -86,7 +100,8 @@ class FlowHybrid(nn.Module):
         super().__init__()
         self.config = config
         c = config.refiner_channels
-        self.head = nn.Conv2d(9 * 4, c, 3, padding=1)  # u_t, warped reference, warped u_ref − u_t; unshuffled ×2
+        # u_t, warped reference, warped u_ref − u_t, each neighbour's warp − u_t; unshuffled ×2
+        self.head = nn.Conv2d((9 + 3 * config.neighbour_pictures) * 4, c, 3, padding=1)
         self.body = nn.Sequential(*[ResidualBlock(c) for _ in range(config.refiner_blocks)])
         self.tail = nn.Conv2d(c, 3 * 4, 3, padding=1)
         nn.init.zeros_(self.tail.weight)  # the untrained model is its bicubic base
@@ -97,23 +112,38 @@ class FlowHybrid(nn.Module):
         reference_base (R, 3, b, b): the group's first base picture."""
         return FlowReference(reference, upsample(reference_base, self.config.size))
 
-    def inputs(self, reference: FlowReference, bases: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """bases (B, 3, b, b) -> (u_t (B, 3, S, S), the refiner's input (B, 9, S, S))."""
-        upsampled = upsample(bases, self.config.size)
+    def inputs(
+        self, reference: FlowReference, bases: torch.Tensor, neighbours: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """bases (B, 3, b, b), neighbours (B, N, 3, b, b) for a model with N = neighbour_pictures
+        -> (u_t (B, 3, S, S), the refiner's input (B, 9 + 3 N, S, S))."""
+        size = self.config.size
+        upsampled = upsample(bases, size)
         with torch.no_grad():
             flow = dense_flow(upsampled, reference.base)
         warped = warp_by_flow(reference.image, flow)
         mismatch = warp_by_flow(reference.base, flow) - upsampled
-        return upsampled, torch.cat([upsampled, warped, mismatch], dim=1)
+        parts = [upsampled, warped, mismatch]
+        count = self.config.neighbour_pictures
+        if count:
+            if neighbours is None or neighbours.shape[1] != count:
+                raise ValueError(f"this model reads {count} neighbouring base pictures a frame")
+            for k in range(count):
+                with torch.no_grad():
+                    to_neighbour = upscaled_flow(bases, neighbours[:, k], size)
+                parts.append(warp_by_flow(upsample(neighbours[:, k], size), to_neighbour) - upsampled)
+        return upsampled, torch.cat(parts, dim=1)
 
     def refine(self, upsampled: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """u_t (B, 3, H, W) and the refiner's input (B, 9, H, W), H and W even -> frames, unclamped."""
         y = self.tail(self.body(F.leaky_relu(self.head(F.pixel_unshuffle(x, 2)), 0.1)))
         return upsampled + F.pixel_shuffle(y, 2)
 
-    def decode(self, reference: FlowReference, bases: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
-        """bases (B, 3, b, b) in [0, 1] -> frames (B, 3, S, S), unclamped."""
-        upsampled, x = self.inputs(reference, bases)
+    def decode(
+        self, reference: FlowReference, bases: torch.Tensor, residual: torch.Tensor | None = None, neighbours: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """bases (B, 3, b, b) in [0, 1], neighbours (B, N, 3, b, b) -> frames (B, 3, S, S), unclamped."""
+        upsampled, x = self.inputs(reference, bases, neighbours)
         return self.refine(upsampled, x)
 
     def forward(
@@ -123,11 +153,12 @@ class FlowHybrid(nn.Module):
         bases: torch.Tensor,
         frames: torch.Tensor | None = None,
         crop: tuple[int, int, int] | None = None,
+        neighbours: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Training path, one reference per row -> (frames (B, 3, S, S), zeros (B,)). `crop`
         (top, left, side): the flow on whole frames, the refiner on that window only (its
         output then (B, 3, side, side)): training at a quarter of the cost."""
-        upsampled, x = self.inputs(self.prepare_reference(keyframe, keyframe_base), bases)
+        upsampled, x = self.inputs(self.prepare_reference(keyframe, keyframe_base), bases, neighbours)
         if crop is not None:
             top, left, side = crop
             upsampled, x = upsampled[..., top : top + side, left : left + side], x[..., top : top + side, left : left + side]

@@ -154,7 +154,8 @@ def code_hybrid(
         summary.base_bytes += len(base)
         if options.in_loop_psnr:  # the network's only use in the hybrid encoder: nothing coded depends on its output
             pictures = base_pictures(base, len(group), step, options.base_fill)
-            decoded = decode_hybrid_group(model, None if codec is None else codec.decode(keyframe), pictures, MODEL_BATCH, device)
+            key = None if codec is None else codec.decode(keyframe)
+            decoded = decode_hybrid_group(model, key, pictures, MODEL_BATCH, device, step, options.low_delay)
             summary.psnr_sum += float(psnr_per_frame(decoded, group).sum())
 
     pending: list[np.ndarray] = []
