@@ -92,7 +92,9 @@ def main() -> None:
     for clip in clips:
         print(f"| {clip} | " + " | ".join(cell(r["clips"].get(clip, {}).get(FRONT)) for r in results.values()) + " |")
     print("| **mean of clips** | " + " | ".join(cell(r["mean"].get(FRONT)) for r in results.values()) + " |")
-    gaps_per_point(records, anchors)
+    gaps_per_point([r for r in records if r["codec"] == "imfcodec"], anchors, "imfcodec (the bench)")
+    for name, rows in others.items():
+        gaps_per_point(rows, anchors, name)
     if args.plot:
         plot_fronts(anchors, {"imfcodec (the bench)": [r for r in records if r["codec"] == "imfcodec"], **others}, args.plot)
 
@@ -112,21 +114,26 @@ def front_at(front: tuple[list[float], list[float]], kbps: float) -> float | Non
     return float(np.interp(np.log(kbps), np.log(rates), values))
 
 
-def gaps_per_point(records: list[dict[str, Any]], anchors: list[dict[str, Any]]) -> None:
-    """Per `--bitrate` point, the mean over clips of imfcodec minus the front at the same
-    rate, PSNR and VMAF: where the codec leads the front, if anywhere."""
+def gaps_per_point(rows: list[dict[str, Any]], anchors: list[dict[str, Any]], name: str) -> None:
+    """Per `--bitrate` point, the mean over clips of one codec's `rows` (the bench's imfcodec
+    records, or a model's on the same files) minus the front at the same rate, PSNR and
+    VMAF (where it leads the front, if anywhere), beside its mean PSNR and VMAF."""
     psnr_fronts, vmaf_fronts = fronts(anchors), fronts(anchors, "vmaf")
-    by_rate: dict[float, list[tuple[float, float]]] = {}
-    for r in (r for r in records if r["codec"] == "imfcodec"):
+    by_rate: dict[float, list[tuple[float, float, float, float]]] = {}
+    for r in rows:
         psnr = front_at(psnr_fronts[r["clip"]], r["kbps"])
         vmaf = front_at(vmaf_fronts[r["clip"]], r["kbps"])
         if psnr is not None and vmaf is not None:
-            by_rate.setdefault(float(r["point"]["bitrate_kbps"]), []).append((r["psnr_rgb"] - psnr, r["vmaf"] - vmaf))
-    print("\n| `--bitrate` | clips | PSNR minus the front at the same rate | VMAF minus the front |")
-    print("|---|---|---|---|")
+            gap = (r["psnr_rgb"] - psnr, r["vmaf"] - vmaf, r["psnr_rgb"], r["vmaf"])
+            by_rate.setdefault(float(r["point"]["bitrate_kbps"]), []).append(gap)
+    print(f"\n{name}:\n\n| `--bitrate` | clips | PSNR minus the front at the same rate | VMAF minus the front | PSNR-RGB | VMAF |")
+    print("|---|---|---|---|---|---|")
     for rate, gaps in sorted(by_rate.items()):
         d = np.asarray(gaps)
-        print(f"| {rate:g} | {len(d)} | {d[:, 0].mean():+.2f} dB ({d[:, 0].min():+.2f} … {d[:, 0].max():+.2f}) | {d[:, 1].mean():+.1f} |")
+        spread = f"({d[:, 0].min():+.2f} … {d[:, 0].max():+.2f})"
+        print(
+            f"| {rate:g} | {len(d)} | {d[:, 0].mean():+.2f} dB {spread} | {d[:, 1].mean():+.1f} | {d[:, 2].mean():.2f} | {d[:, 3].mean():.1f} |"
+        )
 
 
 def plot_fronts(anchors: list[dict[str, Any]], models: dict[str, list[dict[str, Any]]], path: Path) -> None:
