@@ -18,7 +18,7 @@ from imfcodec.codec.hybrid.decode import group_base_pictures, upsampled_frames
 from imfcodec.codec.sample import write_sample
 from imfcodec.codec.video_io import iter_frames
 from imfcodec.frames import psnr_per_frame
-from imfcodec.model.weights import LoadedModel, load_weights, resolve_model
+from imfcodec.model.weights import DEFAULT_MODEL, LoadedModel, load_weights, resolve_model
 from imfcodec.rate import DEFAULT_BITRATE_KBPS, kbps
 from tests.conftest import write_clip
 
@@ -27,7 +27,7 @@ RATE_TOLERANCE = 0.05  # ±5 %: each group's CRF search lands within a CRF step 
 
 @pytest.fixture(scope="module")
 def hybrid() -> LoadedModel:
-    return load_weights(resolve_model("imf-hybrid-v1"))
+    return load_weights(resolve_model(DEFAULT_MODEL))
 
 
 @pytest.fixture(scope="module")

@@ -247,7 +247,8 @@ class HybridTrainer(Trainer):
         size = cfg.model.size
         if cfg.model.hybrid_reference == "flow" and size > FLOW_TRAIN_CROP:
             rng = np.random.default_rng([cfg.run.seed, self.topo.rank, step, 2])
-            top, left = (2 * int(rng.integers((size - FLOW_TRAIN_CROP) // 2 + 1)) for _ in range(2))
+            r = cfg.model.refiner_scale  # the window on the refiner's pixel grid, as at decode
+            top, left = (r * int(rng.integers((size - FLOW_TRAIN_CROP) // r + 1)) for _ in range(2))
             self.crop = (top, left, FLOW_TRAIN_CROP)
             batch["target"] = batch["target"][..., top : top + FLOW_TRAIN_CROP, left : left + FLOW_TRAIN_CROP].contiguous()
         return {k: v.to(self.device) for k, v in batch.items()}

@@ -5,11 +5,11 @@ finer than 8 pixels never reaches its decoder. Here the decoder estimates motion
 full resolution, between two pictures it has on both sides of the channel (Gemino's idea):
 the frame's base picture upscaled, u_t, and the reference's base picture upscaled, u_ref.
 That flow warps the reference picture (the group's keyframe, or without one its upscaled
-base) to the frame; a CNN at half the side sees u_t, the warped reference and where the warp
+base) to the frame; a CNN at half the side (or a quarter: refiner_scale) sees u_t, the warped reference and where the warp
 is wrong (the warped u_ref minus u_t), and adds a residual to u_t:
 
   u_t, u_ref ──DIS flow (OpenCV, no gradient)──> flow_t (B, 2, S, S), pixels
-  warp(reference, flow_t), warp(u_ref, flow_t) − u_t, u_t ──unshuffle ×2──> refiner ──shuffle──> + u_t
+  warp(reference, flow_t), warp(u_ref, flow_t) − u_t, u_t ──unshuffle ×r──> refiner ──shuffle──> + u_t
 
 With `neighbour_pictures` 2 the refiner also sees the coded base pictures before and after
 the frame (n_k), each aligned to it by DIS flow at the base's own side (a sixteenth of the
@@ -100,10 +100,11 @@ class FlowHybrid(nn.Module):
         super().__init__()
         self.config = config
         c = config.refiner_channels
-        # u_t, warped reference, warped u_ref − u_t, each neighbour's warp − u_t; unshuffled ×2
-        self.head = nn.Conv2d((9 + 3 * config.neighbour_pictures) * 4, c, 3, padding=1)
+        # u_t, warped reference, warped u_ref − u_t, each neighbour's warp − u_t; unshuffled
+        r2 = config.refiner_scale**2
+        self.head = nn.Conv2d((9 + 3 * config.neighbour_pictures) * r2, c, 3, padding=1)
         self.body = nn.Sequential(*[ResidualBlock(c) for _ in range(config.refiner_blocks)])
-        self.tail = nn.Conv2d(c, 3 * 4, 3, padding=1)
+        self.tail = nn.Conv2d(c, 3 * r2, 3, padding=1)
         nn.init.zeros_(self.tail.weight)  # the untrained model is its bicubic base
         nn.init.zeros_(self.tail.bias)  # type: ignore[arg-type]  # a Conv2d made with bias has one
 
@@ -135,9 +136,11 @@ class FlowHybrid(nn.Module):
         return upsampled, torch.cat(parts, dim=1)
 
     def refine(self, upsampled: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """u_t (B, 3, H, W) and the refiner's input (B, 9, H, W), H and W even -> frames, unclamped."""
-        y = self.tail(self.body(F.leaky_relu(self.head(F.pixel_unshuffle(x, 2)), 0.1)))
-        return upsampled + F.pixel_shuffle(y, 2)
+        """u_t (B, 3, H, W) and the refiner's input (B, 9 + 3 N, H, W), H and W multiples of
+        refiner_scale -> frames, unclamped."""
+        r = self.config.refiner_scale
+        y = self.tail(self.body(F.leaky_relu(self.head(F.pixel_unshuffle(x, r)), 0.1)))
+        return upsampled + F.pixel_shuffle(y, r)
 
     def decode(
         self, reference: FlowReference, bases: torch.Tensor, residual: torch.Tensor | None = None, neighbours: torch.Tensor | None = None
