@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import pytest
 import torch
 
 from imfcodec.model import FlowHybrid, preset
@@ -19,10 +20,11 @@ def _pictures(seed: int, size: int) -> torch.Tensor:
     return x.clamp(0, 1)
 
 
-def test_untrained_v2_is_its_bicubic_base_exactly() -> None:
-    """The refiner's last layer starts at zero: fails if it does not (training would start
-    from noise instead of the low-resolution anchor)."""
-    model = FlowHybrid(preset("hybrid-flow-tiny", size=64)).eval()
+@pytest.mark.parametrize("scale", [2, 4])
+def test_untrained_v2_is_its_bicubic_base_exactly(scale: int) -> None:
+    """The refiner's last layer starts at zero, at half the side or a quarter: fails if it
+    does not (training would start from noise instead of the low-resolution anchor)."""
+    model = FlowHybrid(preset("hybrid-flow-tiny", size=64, refiner_scale=scale)).eval()
     reference = model.prepare_reference(_pictures(1, 64), torch.rand(1, 3, 16, 16))
     bases = torch.rand(3, 3, 16, 16)
     assert torch.equal(model.decode(reference, bases), upsample(bases, 64))
@@ -53,6 +55,29 @@ def test_the_reference_reaches_the_output() -> None:
         b = model.decode(model.prepare_reference(_pictures(4, 64), base0), bases)
         c = model.decode(model.prepare_reference(_pictures(3, 64), base0), bases)
     assert not torch.allclose(a, b, atol=1e-3) and torch.equal(a, c)
+
+
+def test_a_quarter_side_refiner_restores_every_pixel_and_refuses_other_scales() -> None:
+    """refiner_scale 4: output at the frame's side, and a change to one pixel of the
+    refiner's input moves only its own 4×4 cell's neighbourhood (the shuffle puts each
+    residual back where it came from); a scale other than 2 or 4 is a ConfigError. Fails if
+    the shuffle and unshuffle factors disagree."""
+    from imfcodec.errors import ConfigError
+
+    torch.manual_seed(2)
+    model = FlowHybrid(preset("hybrid-flow-tiny", size=64, refiner_scale=4)).eval()
+    torch.nn.init.normal_(model.tail.weight, std=0.05)
+    upsampled, x = torch.rand(1, 3, 64, 64), torch.rand(1, 9, 64, 64)
+    moved = x.clone()
+    moved[..., 40, 40] += 1
+    with torch.no_grad():
+        diff = (model.refine(upsampled, moved) - model.refine(upsampled, x)).abs().sum(dim=(0, 1))
+    rows, cols = torch.nonzero(diff > 0, as_tuple=True)
+    assert diff.shape == (64, 64) and diff[40, 40] > 0
+    reach = 4 * (2 + 2 * model.config.refiner_blocks) + 3  # head, two 3×3 a block, tail: one cell each on the 16² grid
+    assert int((rows - 40).abs().max()) <= reach and int((cols - 40).abs().max()) <= reach
+    with pytest.raises(ConfigError, match="refiner_scale"):
+        preset("hybrid-flow-tiny", refiner_scale=3)
 
 
 def test_training_on_a_window() -> None:
