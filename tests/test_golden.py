@@ -120,7 +120,8 @@ def test_tiny_token_golden(tmp_path: Path, tiny_clip: Path, tiny: LoadedModel, o
 def test_shipped_model_decodes_its_golden_file(name: str, one_thread) -> None:
     """Every model the package ever shipped still decodes the file it wrote when it shipped
     (tests/expected/golden-NAME.imf: 10 frames at 256², 1 keyframe, --quality 4; the hybrid
-    with a 96² base at CRF 50), found by the model id in its header, to the recorded frames
+    with a 96² base at CRF 50; from imf-hybrid-v4 on, the default's kind of file: no
+    keyframe picture, a 128² base at CRF 55 every 3rd picture, blended between), found by the model id in its header, to the recorded frames
     within tolerance: a file made today decodes tomorrow, whatever is refactored or re-stored
     (fp16) in between. Neither the file nor its hash is ever rewritten."""
     expected = json.loads((EXPECTED / "shipped.json").read_text())[name]

@@ -88,7 +88,11 @@ class ResidualBlock(nn.Module):
         self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.conv2(F.leaky_relu(self.conv1(x), 0.1))
+        # In place on the convolutions' fresh outputs (autograd saves neither): the same
+        # numbers, and a quarter less of the refiner's time on 2 CPU cores (allocations).
+        out = self.conv2(F.leaky_relu(self.conv1(x), 0.1, inplace=True))
+        out += x
+        return out
 
 
 class FlowHybrid(nn.Module):
@@ -139,7 +143,7 @@ class FlowHybrid(nn.Module):
         """u_t (B, 3, H, W) and the refiner's input (B, 9 + 3 N, H, W), H and W multiples of
         refiner_scale -> frames, unclamped."""
         r = self.config.refiner_scale
-        y = self.tail(self.body(F.leaky_relu(self.head(F.pixel_unshuffle(x, r)), 0.1)))
+        y = self.tail(self.body(F.leaky_relu(self.head(F.pixel_unshuffle(x, r)), 0.1, inplace=True)))
         return upsampled + F.pixel_shuffle(y, r)
 
     def decode(

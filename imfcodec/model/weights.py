@@ -39,7 +39,7 @@ from .hybrid import HybridIMF
 from .imf import IMF
 
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "weights"
-DEFAULT_MODEL = "imf-hybrid-v1"  # the default mode's (hybrid): encode, bench and resolve_model(None)
+DEFAULT_MODEL = "imf-hybrid-v4"  # the default mode's (hybrid): encode, bench and resolve_model(None)
 DEFAULT_TOKEN_MODEL = "imf-small-v2"  # the token mode's: --base-size 0 without --model
 TABLES_KEY = "prior.tables"
 FORMAT = "imfcodec-weights-1"
