@@ -9,11 +9,12 @@ def kbps(nbytes: int, frames: int, fps: float) -> float:
 
 
 # `imfcodec encode` with a hybrid model and no rate option. Measured like for like
-# (docs/BENCHMARKS.md, "the fair front", six dev clips): against SVT-AV1 coding the same
-# kinds of layer (motion-filled ones included), imf-hybrid-v1's mean distance at the same
-# rate is -0.41 dB / +0.9 VMAF at 3 kbps, -0.16 / +4.1 at 4, -0.19 / +3.7 at 5, -0.11 / +5.1
-# at 8: behind in PSNR everywhere, furthest at 3 kbps. 4 kbps is the lowest rate within
-# 0.2 dB of the front with a VMAF lead of 4 points (30.0 dB, VMAF 54.5 on the mean).
+# (docs/BENCHMARKS.md, "imf-hybrid-v4, the default", six dev clips): against SVT-AV1 coding
+# the same kinds of layer (motion-filled ones included), imf-hybrid-v4's mean distance at
+# the same rate is -0.23 dB / +0.6 VMAF at 3 kbps, +0.11 / +3.6 at 4, +0.14 / +3.2 at 5,
+# +0.34 / +4.3 at 8. 4 kbps is the lowest rate where it leads the front in both (30.3 dB,
+# VMAF 54.1 on the mean). (imf-hybrid-v1, the default before, chose it too: the lowest
+# rate within 0.2 dB of the front, -0.16 dB there.)
 DEFAULT_BITRATE_KBPS = 4.0
 
 # `imfcodec encode` in the token mode with no rate option (docs/BENCHMARKS.md, the token
