@@ -193,10 +193,9 @@ PRESETS["hybrid-small"] = _hybrid(PRESETS["small"], "hybrid-small")
 PRESETS["hybrid-tiny"] = _hybrid(PRESETS["tiny"], "hybrid-tiny")
 # Hybrid v2: the reference aligned at full resolution by dense flow, a small refiner.
 PRESETS["hybrid-flow"] = dataclasses.replace(PRESETS["hybrid-tiny"], preset="hybrid-flow", hybrid_reference="flow")
-# A quarter of hybrid-flow's refiner work (32 channels, 4 blocks: 0.09 M parameters): on 2
-# cores the network runs about as fast as imf-hybrid-v1's, where hybrid-flow's refiner (64, 6)
-# runs at half its speed; the decoder's DIS flow comes on top (whole decode about 14 frames/s
-# against v1's 21 on one 2-core machine, docs/TRAINING.md).
+# A quarter of hybrid-flow's refiner work (32 channels, 4 blocks: 0.09 M parameters):
+# imf-hybrid-v4, the default. The whole decode runs at about 18 frames/s against v1's 22 on
+# one 2-core machine (the DIS flow comes on top of the network; docs/BENCHMARKS.md).
 PRESETS["hybrid-flow-fast"] = dataclasses.replace(PRESETS["hybrid-flow"], preset="hybrid-flow-fast", refiner_channels=32, refiner_blocks=4)
 # hybrid-flow-fast that also sees the coded base pictures before and after each frame.
 PRESETS["hybrid-flow-fast-nb"] = dataclasses.replace(PRESETS["hybrid-flow-fast"], preset="hybrid-flow-fast-nb", neighbour_pictures=2)

@@ -4,9 +4,9 @@ blocks), trained from scratch on a 2-core CPU on the layers `--bitrate` sends: 1
 of five references the first base picture upscaled (the encoder's files carry no keyframe
 picture). hybrid_flow_cpu's optimiser and window; one torch thread beside the benchmarks.
 Why: imf-hybrid-v3 gains 0.3 dB more than imf-hybrid-v1 on the default's own files but
-decodes at 8 frames/s against 29; this one's network is sized to run as fast as v1's (the
-decoder's DIS flow comes on top: the whole decode about 14 frames/s against v1's 21 on one
-2-core machine, docs/TRAINING.md)."""
+decodes at 8 frames/s against 29; this one's network is sized to run about as fast as v1's
+(the decoder's DIS flow comes on top: the whole decode about 18 frames/s against v1's 22 on
+one 2-core machine, docs/BENCHMARKS.md). Run to the end of its 6,000 steps: imf-hybrid-v4."""
 
 import dataclasses
 
