@@ -19,7 +19,7 @@ from imfcodec.bench.reference import prepare_reference
 from imfcodec.bench.run import own_base_frames
 from imfcodec.bench.vmaf import vmaf
 from imfcodec.codec.decoder import read_imf
-from imfcodec.codec.hybrid.decode import decode_hybrid_group, group_base_pictures
+from imfcodec.codec.hybrid.decode import base_layer_timing, decode_hybrid_group, group_base_pictures
 from imfcodec.codec.keyframes import NO_KEYFRAME
 from imfcodec.model.weights import load_weights, resolve_model
 
@@ -43,7 +43,7 @@ def main() -> None:
         row = {"file": path.name, "kbps": 8 * path.stat().st_size * float(fps) / len(reference) / 1000}
         base = own_base_frames(imf)
         row["bicubic"] = {"psnr": float(psnr_rgb_per_frame(reference, base).mean()), **vmaf(reference, base, float(fps))}
-        step, low_delay = int(imf.header.get("base_step", 1)), bool(imf.header.get("base_low_delay", False))
+        step, low_delay = base_layer_timing(imf)
         for name, loaded in models.items():
             model = loaded.model
             device = next(model.parameters()).device

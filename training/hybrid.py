@@ -121,8 +121,9 @@ def sample_hybrid_pairs(
     no_keyframe_share: float = 0.0,
 ) -> dict[str, torch.Tensor]:
     """keyframe (B, 3, S, S), keyframe_base and bases (B, 3, b, b), target (B, 3, S, S),
-    neighbours (B, 2, 3, b, b) (the coded base pictures around the frame in its closed GOP of
-    the cache, as the decoder's neighbour_positions names them), in [0, 1]; one base variant per batch; with probability `no_keyframe_share` a row's
+    neighbours (B, 2, 3, b, b) (the coded base pictures around the frame in its closed GOP
+    of the cache, as the decoder's neighbour_positions names them), in [0, 1]; one base
+    variant per batch; with probability `no_keyframe_share` a row's
     "keyframe" is its keyframe base picture upscaled (reference_picture), as in a group
     without a keyframe picture. A pure function of (seed, rank, step), like sample_pairs."""
     rng = np.random.default_rng([seed, rank, step, 1])

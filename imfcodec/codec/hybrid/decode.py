@@ -100,10 +100,16 @@ def upsampled_frames(bases: np.ndarray, size: int, batch_size: int = 16) -> np.n
     return np.concatenate(out) if out else np.zeros((0, size, size, 3), np.uint8)
 
 
+def base_layer_timing(imf: ImfFile) -> tuple[int, bool]:
+    """A hybrid file's base picture step and whether its layer is low delay (HEAD `bp`, `bl`;
+    a file without them codes every frame, random access)."""
+    return int(imf.header.get("base_step", 1)), bool(imf.header.get("base_low_delay", False))
+
+
 def group_base_pictures(imf: ImfFile, group: GroupRecord) -> np.ndarray:
     """A hybrid group's base picture for each of its frames, (frame_count, B, B, 3), filled
     as the file's HEAD says (`bp`, `bf`; a file without them codes every frame)."""
-    step, fill = int(imf.header.get("base_step", 1)), str(imf.header.get("base_fill", "repeat"))
+    step, fill = base_layer_timing(imf)[0], str(imf.header.get("base_fill", "repeat"))
     return base_pictures(group.base or b"", group.frame_count, step, fill)
 
 
@@ -122,5 +128,5 @@ def hybrid_group_frames(
         raise ImfcodecError(
             f"the base layer of the group at frame {group.first_frame} is {bases.shape[2]}x{bases.shape[1]}, not {side}x{side}"
         )
-    step, low_delay = int(imf.header.get("base_step", 1)), bool(imf.header.get("base_low_delay", False))
+    step, low_delay = base_layer_timing(imf)
     yield from iter_hybrid_group(model, key, bases, batch_size, next(model.parameters()).device, lo, hi, step, low_delay)
