@@ -5,8 +5,9 @@ finer than 8 pixels never reaches its decoder. Here the decoder estimates motion
 full resolution, between two pictures it has on both sides of the channel (Gemino's idea):
 the frame's base picture upscaled, u_t, and the reference's base picture upscaled, u_ref.
 That flow warps the reference picture (the group's keyframe, or without one its upscaled
-base) to the frame; a CNN at half the side (or a quarter: refiner_scale) sees u_t, the warped reference and where the warp
-is wrong (the warped u_ref minus u_t), and adds a residual to u_t:
+base) to the frame; a CNN at half the side (or a quarter: refiner_scale) sees u_t, the
+warped reference and where the warp is wrong (the warped u_ref minus u_t), and adds a
+residual to u_t:
 
   u_t, u_ref ──DIS flow (OpenCV, no gradient)──> flow_t (B, 2, S, S), pixels
   warp(reference, flow_t), warp(u_ref, flow_t) − u_t, u_t ──unshuffle ×r──> refiner ──shuffle──> + u_t
