@@ -4,6 +4,10 @@ from its own base layer; PSNR-RGB and VMAF against the reference clip, beside th
 bicubic upscaled. Equal files, so the difference is the models'.
 
     python scripts/same_base_models.py --clips DEV_DIR --models imf-hybrid-v1,imf-hybrid-v2 OUT/work/*.imf
+
+`--fill linear|motion|repeat` fills the pictures the layer skips that way instead of as each
+file's HEAD says (`bf`), for the models and the bicubic row alike: what the motion fill is
+worth under a model (issue 21's item 3, docs/TRAINING.md's ablations).
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from imfcodec.bench.reference import prepare_reference
 from imfcodec.bench.run import own_base_frames
 from imfcodec.bench.vmaf import vmaf
 from imfcodec.codec.decoder import read_imf
-from imfcodec.codec.hybrid.decode import base_layer_timing, decode_hybrid_group, group_base_pictures
+from imfcodec.codec.hybrid.base_layer import base_pictures
+from imfcodec.codec.hybrid.decode import base_layer_timing, decode_hybrid_group, group_base_pictures, upsampled_frames
 from imfcodec.codec.keyframes import NO_KEYFRAME
 from imfcodec.model.weights import load_weights, resolve_model
 
@@ -30,6 +35,7 @@ def main() -> None:
     parser.add_argument("--clips", type=Path, required=True, help="the folder of the clips the files were coded from (by stem)")
     parser.add_argument("--models", default="imf-hybrid-v1,imf-hybrid-v2")
     parser.add_argument("--frames", type=int, default=250)
+    parser.add_argument("--fill", choices=("linear", "motion", "repeat"), help="fill skipped pictures so, not as the file says")
     args = parser.parse_args()
     models = {name: load_weights(resolve_model(name)) for name in args.models.split(",")}
     clips = {p.stem: p for p in args.clips.iterdir()}
@@ -41,14 +47,19 @@ def main() -> None:
         stem = next(s for s in sorted(clips, key=len, reverse=True) if path.name.startswith(s))
         reference, fps, _ = prepare_reference(clips[stem], args.frames, int(imf.header["size"]), Path("/tmp/imfcodec-refs"))
         row = {"file": path.name, "kbps": 8 * path.stat().st_size * float(fps) / len(reference) / 1000}
-        base = own_base_frames(imf)
-        row["bicubic"] = {"psnr": float(psnr_rgb_per_frame(reference, base).mean()), **vmaf(reference, base, float(fps))}
         step, low_delay = base_layer_timing(imf)
+        row["fill"] = args.fill or str(imf.header.get("base_fill", "repeat"))
+        groups = [
+            group_base_pictures(imf, g) if args.fill is None else base_pictures(g.base or b"", g.frame_count, step, args.fill)
+            for g in imf.groups
+        ]
+        base = own_base_frames(imf) if args.fill is None else np.concatenate([upsampled_frames(g, int(imf.header["size"])) for g in groups])
+        row["bicubic"] = {"psnr": float(psnr_rgb_per_frame(reference, base).mean()), **vmaf(reference, base, float(fps))}
         for name, loaded in models.items():
             model = loaded.model
             device = next(model.parameters()).device
             decoded = np.concatenate(
-                [decode_hybrid_group(model, None, group_base_pictures(imf, g), 16, device, step, low_delay) for g in imf.groups]  # type: ignore[arg-type]
+                [decode_hybrid_group(model, None, g, 16, device, step, low_delay) for g in groups]  # type: ignore[arg-type]
             )
             row[name] = {"psnr": float(psnr_rgb_per_frame(reference, decoded).mean()), **vmaf(reference, decoded, float(fps))}
         print(json.dumps(row), flush=True)

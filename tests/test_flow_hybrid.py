@@ -30,13 +30,15 @@ def test_untrained_v2_is_its_bicubic_base_exactly(scale: int) -> None:
     assert torch.equal(model.decode(reference, bases), upsample(bases, 64))
 
 
-def test_the_flow_finds_a_shift_and_the_warp_undoes_it() -> None:
-    """DIS on a picture and its copy shifted 3 px right: the flow is about (-3, 0) inside, and
-    warping the copy by it gives the picture back. Fails if the flow's direction or the
-    warp's convention is swapped (the reference would be pulled the wrong way)."""
+@pytest.mark.parametrize("flow_preset", ["medium", "fast"])
+def test_the_flow_finds_a_shift_and_the_warp_undoes_it(flow_preset: str) -> None:
+    """DIS on a picture and its copy shifted 3 px right, at either preset a model may name:
+    the flow is about (-3, 0) inside, and warping the copy by it gives the picture back. Fails
+    if the flow's direction or the warp's convention is swapped (the reference would be
+    pulled the wrong way), or if a preset is mapped to a broken OpenCV one."""
     picture = _pictures(2, 128)
     shifted = torch.roll(picture, shifts=3, dims=3)
-    flow = dense_flow(picture, shifted)
+    flow = dense_flow(picture, shifted, flow_preset)
     inner = flow[..., 16:-16, 16:-16]
     assert abs(float(inner[:, 0].median()) - 3.0) < 0.5 and abs(float(inner[:, 1].median())) < 0.5
     back = warp_by_flow(shifted, flow)
@@ -55,6 +57,45 @@ def test_the_reference_reaches_the_output() -> None:
         b = model.decode(model.prepare_reference(_pictures(4, 64), base0), bases)
         c = model.decode(model.prepare_reference(_pictures(3, 64), base0), bases)
     assert not torch.allclose(a, b, atol=1e-3) and torch.equal(a, c)
+
+
+def test_the_alignment_ablation_gives_the_reference_unwarped() -> None:
+    """align_reference false (item 1's ablation) hands the refiner the reference as it is and
+    u_ref − u_t; the default warps it to the moved face. Fails if the switch is ignored either
+    way, or if another model accepts it."""
+    from imfcodec.errors import ConfigError
+
+    picture = _pictures(5, 64)
+    base_ref = torch.nn.functional.interpolate(picture, size=(16, 16), mode="area")
+    moved = torch.roll(base_ref, shifts=2, dims=-1)  # the face 8 pixels to the right at 64²
+    inputs = {}
+    for align in (True, False):
+        model = FlowHybrid(preset("hybrid-flow-tiny", size=64, align_reference=align)).eval()
+        with torch.no_grad():
+            inputs[align] = model.inputs(model.prepare_reference(picture, base_ref), moved)[1]
+    assert torch.equal(inputs[False][:, 3:6], picture)
+    assert torch.equal(inputs[False][:, 6:9], upsample(base_ref, 64) - upsample(moved, 64))
+    assert float((inputs[True][:, 3:6] - picture).abs().mean()) > 0.01
+    with pytest.raises(ConfigError):
+        preset("hybrid-tiny", align_reference=False)
+
+
+def test_the_model_computes_its_flow_at_its_own_preset(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A model trained on DIS "fast" flows must get them at decode too (and an unknown preset
+    is refused when the config is built). Fails if config.flow_preset does not reach the flow."""
+    from imfcodec.errors import ConfigError
+    from imfcodec.model import flow_hybrid
+
+    asked: list[str] = []
+    original = flow_hybrid.dense_flow
+    monkeypatch.setattr(flow_hybrid, "dense_flow", lambda f, r, p="medium": asked.append(p) or original(f, r, p))
+    for name in ("fast", "medium"):
+        model = FlowHybrid(preset("hybrid-flow-tiny", size=64, flow_preset=name)).eval()
+        with torch.no_grad():
+            model.decode(model.prepare_reference(_pictures(1, 64), torch.rand(1, 3, 16, 16)), torch.rand(2, 3, 16, 16))
+    assert asked == ["fast", "medium"]
+    with pytest.raises(ConfigError):
+        preset("hybrid-flow-tiny", flow_preset="ultrafast")
 
 
 def test_a_quarter_side_refiner_restores_every_pixel_and_refuses_other_scales() -> None:

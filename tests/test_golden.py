@@ -216,7 +216,7 @@ def test_hybrid_v2_golden_accepts_a_slightly_different_flow(monkeypatch: pytest.
     from imfcodec.model import flow_hybrid
 
     original = flow_hybrid.dense_flow
-    monkeypatch.setattr(flow_hybrid, "dense_flow", lambda frames, refs: original(frames, refs) + 0.01)
+    monkeypatch.setattr(flow_hybrid, "dense_flow", lambda frames, refs, *preset: original(frames, refs, *preset) + 0.01)
     loaded = load_weights(resolve_model("imf-hybrid-v2"))
     for variant in (loaded, _nudged(loaded)):
         max_abs, psnr = distance(_decode(EXPECTED / "golden-imf-hybrid-v2.imf", variant), "golden-imf-hybrid-v2")

@@ -40,6 +40,7 @@ def _tuples(value: Any) -> Any:
 
 
 HYBRID_REFERENCES = ("attend", "warp", "none", "flow")
+FLOW_PRESETS = ("medium", "fast")  # OpenCV DIS presets hybrid v2 may name
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,12 @@ class IMFConfig(JsonConfig):
     # codec/hybrid/decode.py's neighbour_positions; with --low-delay the later one is the
     # frame's own picture).
     neighbour_pictures: int = 0
+    # Hybrid v2 only: False gives the refiner the reference unwarped (and u_ref − u_t for
+    # the mismatch): the ablation of the full-resolution alignment (docs/TRAINING.md).
+    align_reference: bool = True
+    # Hybrid v2 only: OpenCV DIS's preset for the reference's flow at the frame's side:
+    # "medium" (imf-hybrid-v2 to v4) or "fast", about a quarter of its time (docs/BENCHMARKS.md).
+    flow_preset: str = "medium"
 
     def __post_init__(self) -> None:
         if self.size % 32:
@@ -119,6 +126,10 @@ class IMFConfig(JsonConfig):
             raise ConfigError("hybrid_token_step must be >= 0, and only a hybrid model has one")
         if self.neighbour_pictures not in (0, 2) or (self.neighbour_pictures and self.hybrid_reference != "flow"):
             raise ConfigError(f"neighbour_pictures must be 0 or 2 (2 only with hybrid_reference flow), got {self.neighbour_pictures}")
+        if not self.align_reference and self.hybrid_reference != "flow":
+            raise ConfigError("align_reference false is hybrid_reference flow's ablation; other models align their own way")
+        if self.flow_preset not in FLOW_PRESETS:
+            raise ConfigError(f"flow_preset must be one of {FLOW_PRESETS}, got {self.flow_preset!r}")
         if self.refiner_scale not in (2, 4):
             raise ConfigError(f"refiner_scale must be 2 or 4, got {self.refiner_scale}")
         if self.correction_gate < 0:
