@@ -276,3 +276,20 @@ def test_a_fine_tune_from_a_hand_made_checkpoint_folder_exports(tmp_path: Path) 
     (start / "weights.safetensors").write_bytes(b"")
     cfg = TrainConfig(run=RunConfig(init_from=str(start)))
     assert _lineage(cfg) == {"checkpoint": "from-shipped"}
+
+
+def test_every_recipe_loads_and_round_trips_through_json(tmp_path: Path) -> None:
+    """Each module in training/recipes is a TrainConfig whose JSON (a run's config.json, what
+    --resume and --config FILE read) gives it back unchanged. Fails if a recipe names a preset
+    or option that no longer exists, or a config field does not survive the round trip."""
+    import pkgutil
+
+    import imfcodec.training.recipes as recipes
+
+    names = [m.name for m in pkgutil.iter_modules(recipes.__path__)]
+    assert "hybrid_flow_fast_cpu" in names and "hybrid_flow_lite_cpu" in names
+    for name in names:
+        recipe = load_recipe(name)
+        path = tmp_path / f"{name}.json"
+        path.write_text(recipe.to_json())
+        assert load_recipe(str(path)) == recipe, name
