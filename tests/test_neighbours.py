@@ -110,7 +110,7 @@ def test_training_reads_the_neighbours_the_decoder_would() -> None:
 
     seen = 0
     for s in range(20):
-        batch = sample_hybrid_pairs(cache, {(8, 50, step): index}, s, 0, 16, 100, seed=7)
+        batch = sample_hybrid_pairs(cache, {(8, 50, step): index}, s, 0, 16, 100, seed=7, neighbours=True)
         current, around = frame_of(batch["bases"]), frame_of(batch["neighbours"])
         for t, (before, after) in zip(current, around):
             clip = int(t >= 300)
@@ -121,3 +121,7 @@ def test_training_reads_the_neighbours_the_decoder_would() -> None:
             assert after == min([c for c in coded if c > t], default=t)
             seen += before != after
     assert seen > 100
+    # a model without neighbours gets none, and the same rows (the neighbours take no draw)
+    plain = sample_hybrid_pairs(cache, {(8, 50, step): index}, 3, 0, 16, 100, seed=7)
+    full = sample_hybrid_pairs(cache, {(8, 50, step): index}, 3, 0, 16, 100, seed=7, neighbours=True)
+    assert "neighbours" not in plain and all(torch.equal(plain[k], full[k]) for k in plain)

@@ -90,7 +90,7 @@ def build_base_cache(folder: Path, cache: FrameCache, variants: tuple[tuple[int,
         path = folder / f"{name}.npy"
         if not path.is_file():
             gops = [
-                (a, min(a + BASE_GOP, int(start + length)))
+                closed_gop(int(start), int(length), a)
                 for start, length in zip(cache.clip_start, cache.clip_length)
                 for a in range(int(start), int(start + length), BASE_GOP)
             ]
@@ -102,6 +102,13 @@ def build_base_cache(folder: Path, cache: FrameCache, variants: tuple[tuple[int,
                 np.save(f, out)
         bases[tuple(variant)] = np.load(path, mmap_mode="r")
     return bases
+
+
+def closed_gop(start: int, length: int, frame: int) -> tuple[int, int]:
+    """The cache's closed GOP [a, b) that holds `frame` of the clip at [start, start + length):
+    each clip is coded in runs of BASE_GOP frames from its first."""
+    a = start + (frame - start) // BASE_GOP * BASE_GOP
+    return a, min(a + BASE_GOP, start + length)
 
 
 def _code_base(frames: np.ndarray, side: int, crf: int, step: int = 1, fill: str = "linear") -> np.ndarray:
@@ -119,10 +126,12 @@ def sample_hybrid_pairs(
     max_distance: int,
     seed: int,
     no_keyframe_share: float = 0.0,
+    neighbours: bool = False,
 ) -> dict[str, torch.Tensor]:
-    """keyframe (B, 3, S, S), keyframe_base and bases (B, 3, b, b), target (B, 3, S, S),
-    neighbours (B, 2, 3, b, b) (the coded base pictures around the frame in its closed GOP
-    of the cache, as the decoder's neighbour_positions names them), in [0, 1]; one base
+    """keyframe (B, 3, S, S), keyframe_base and bases (B, 3, b, b), target (B, 3, S, S), and
+    with `neighbours` (a model that reads them) neighbours (B, 2, 3, b, b): the coded base
+    pictures around the frame in its closed GOP of the cache, as the decoder's
+    neighbour_positions names them (read without a random draw); in [0, 1]; one base
     variant per batch; with probability `no_keyframe_share` a row's
     "keyframe" is its keyframe base picture upscaled (reference_picture), as in a group
     without a keyframe picture. A pure function of (seed, rank, step), like sample_pairs."""
@@ -141,22 +150,21 @@ def sample_hybrid_pairs(
         keyframe = cache.refs[r]
         if no_keyframe_share and rng.random() < no_keyframe_share:  # no draw without it: older recipes sample as before
             keyframe = reference_picture(np.asarray(low[ref_pos : ref_pos + 1]), cache.frames.shape[1])
-        gop = start + (cur_pos - start) // BASE_GOP * BASE_GOP
-        around = gop + neighbour_positions(min(BASE_GOP, start + length - gop), base_step)[cur_pos - gop]
-        images = [keyframe, low[ref_pos], low[cur_pos], cache.frames[cur_pos], low[around[0]], low[around[1]]]
+        images = [keyframe, low[ref_pos], low[cur_pos], cache.frames[cur_pos]]
+        if neighbours:
+            gop, gop_end = closed_gop(start, length, cur_pos)
+            around = gop + neighbour_positions(gop_end - gop, base_step)[cur_pos - gop]
+            images += [low[around[0]], low[around[1]]]
         flip = rng.random() < 0.5
         rows.append([np.asarray(im[:, ::-1] if flip else im, dtype=np.float32) / 255.0 for im in images])
 
     def stack(i: int) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(np.stack([row[i] for row in rows]))).permute(0, 3, 1, 2).contiguous()
 
-    return {
-        "keyframe": stack(0),
-        "keyframe_base": stack(1),
-        "bases": stack(2),
-        "target": stack(3),
-        "neighbours": torch.stack([stack(4), stack(5)], dim=1),
-    }
+    batch_out = {"keyframe": stack(0), "keyframe_base": stack(1), "bases": stack(2), "target": stack(3)}
+    if neighbours:
+        batch_out["neighbours"] = torch.stack([stack(4), stack(5)], dim=1)
+    return batch_out
 
 
 @torch.no_grad()
@@ -242,7 +250,15 @@ class HybridTrainer(Trainer):
     def sample(self, step: int, max_distance: int) -> dict[str, torch.Tensor]:
         cfg = self.cfg
         batch = sample_hybrid_pairs(
-            self.cache, self.bases, step, self.topo.rank, cfg.data.batch_size, max_distance, cfg.run.seed, cfg.data.no_keyframe_share
+            self.cache,
+            self.bases,
+            step,
+            self.topo.rank,
+            cfg.data.batch_size,
+            max_distance,
+            cfg.run.seed,
+            cfg.data.no_keyframe_share,
+            neighbours=cfg.model.neighbour_pictures > 0,
         )
         self.crop = None
         size = cfg.model.size
