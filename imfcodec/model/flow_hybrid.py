@@ -59,7 +59,7 @@ def dense_flow(frames: torch.Tensor, references: torch.Tensor, preset: str = "me
     import cv2
 
     cv2.setNumThreads(1)  # the same flow whatever the host's cores
-    code = {"medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST}[preset]  # type: ignore[attr-defined]
+    code = {"medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST}[preset]
     dis = cv2.DISOpticalFlow_create(code)  # type: ignore[attr-defined]  # the stubs miss it
     cur, ref = _luma_u8(frames), _luma_u8(references)
     flows = [dis.calc(cur[i], ref[i if len(ref) > 1 else 0], None) for i in range(len(cur))]
