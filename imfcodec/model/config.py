@@ -213,8 +213,9 @@ PRESETS["hybrid-flow-fast-nb"] = dataclasses.replace(PRESETS["hybrid-flow-fast"]
 # The refiner at a quarter of the side, twice as wide: about hybrid-flow-fast's multiply-adds
 # in wider, fewer-pixel convolutions (0.6 of its time on 2 cores, measured).
 PRESETS["hybrid-flow-q"] = dataclasses.replace(PRESETS["hybrid-flow-fast"], preset="hybrid-flow-q", refiner_channels=64, refiner_scale=4)
-# For decode speed (issue 21's item 9): half hybrid-flow-fast's width (a quarter of its
-# refiner's multiply-adds, about 0.45 of its time on 2 cores) and DIS at preset fast.
+# imf-hybrid-lite-v1, for decode speed (issue 21's item 9): half hybrid-flow-fast's width (a
+# quarter of its refiner's multiply-adds, about 0.4 of its time on 2 cores) and DIS at preset
+# fast; the whole decode about 1.7 times v4's speed (docs/BENCHMARKS.md).
 PRESETS["hybrid-flow-lite"] = dataclasses.replace(
     PRESETS["hybrid-flow-fast"], preset="hybrid-flow-lite", refiner_channels=16, flow_preset="fast"
 )
