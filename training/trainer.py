@@ -212,18 +212,24 @@ class Trainer:
             l1 = weighted_l1(recon, cur, cfg.loss.lower_third_weight)
             perc = self.perceptual(recon, cur)
             g_adv = hinge_g_loss(self.disc_ddp(ada(recon) if ada else recon)) if gan_on and self.disc_ddp else recon.new_zeros(())
-        loss = cfg.loss.lambda_l1 * l1 + cfg.loss.lambda_perceptual * perc + cfg.loss.lambda_gan * g_adv + extra
+        reconstruction = cfg.loss.lambda_l1 * l1 + cfg.loss.lambda_perceptual * perc + extra
+        loss = reconstruction + cfg.loss.lambda_gan * g_adv
         self.opt_g.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.opt_g)
         grad_norm = torch.nn.utils.clip_grad_norm_(self.gen.parameters(), cfg.optim.grad_clip)
-        # Spike guard: skip the update when the (all-ranks mean) loss is not finite or far
-        # above its running average; every rank sees the same value, so all skip together.
-        shared = loss.detach().float().clone()
+        # Spike guard: skip the update when the (all-ranks mean) reconstruction loss is not
+        # finite or far above its running average; every rank sees the same value, so all skip
+        # together. The adversarial term is left out: the hinge loss is unbounded, on its own
+        # scale, and grows as the discriminator learns; judged with the rest, it locked the
+        # generator out while the discriminator kept training (docs/TRAINING.md, the GAN run).
+        shared = torch.stack([reconstruction.detach().float(), loss.detach().float()])
         if self.topo.world > 1:
             dist.all_reduce(shared)
             shared /= self.topo.world
-        spike = not torch.isfinite(shared) or (self.loss_average is not None and float(shared) > cfg.optim.spike_factor * self.loss_average)
+        spike = not bool(torch.isfinite(shared).all()) or (
+            self.loss_average is not None and float(shared[0]) > cfg.optim.spike_factor * self.loss_average
+        )
         if spike:
             self.skipped += 1
             self.skipped_in_a_row += 1
@@ -231,18 +237,20 @@ class Trainer:
             if self.skipped_in_a_row >= cfg.optim.max_skips_in_a_row:
                 raise TrainingDiverged(
                     f"training diverged: {self.skipped_in_a_row} updates in a row skipped by step {step + 1} "
-                    f"(loss {float(shared):.3g} against a running {self.loss_average or 0.0:.3g}); resume from an earlier "
+                    f"(loss {float(shared[0]):.3g} against a running {self.loss_average or 0.0:.3g}); resume from an earlier "
                     "checkpoint (delete the later ones) with a lower learning rate"
                 )
         else:
             self.skipped_in_a_row = 0
-            self.loss_average = float(shared) if self.loss_average is None else 0.98 * self.loss_average + 0.02 * float(shared)
+            self.loss_average = float(shared[0]) if self.loss_average is None else 0.98 * self.loss_average + 0.02 * float(shared[0])
         self.scaler.step(self.opt_g)
         if self.ema is not None and not spike:
             update_ema(self.ema, self.gen, min(cfg.optim.ema_decay, (1 + step) / (10 + step)))
 
         d_loss = torch.zeros(())
-        if gan_on and self.opt_d is not None and self.disc_ddp is not None:
+        # No discriminator step on a skipped update either: it would learn against a generator
+        # that does not move (and from a reconstruction that may not be finite).
+        if gan_on and not spike and self.opt_d is not None and self.disc_ddp is not None:
             for group in self.opt_d.param_groups:
                 group["lr"] = cfg.optim.lr * lr_factor(step, cfg)
             with self._autocast():
