@@ -24,7 +24,7 @@ from imfcodec.bench.reference import prepare_reference
 from imfcodec.bench.run import own_base_frames
 from imfcodec.codec.decoder import read_imf
 from imfcodec.codec.hybrid.base_layer import downscale, fill_skipped
-from imfcodec.codec.hybrid.decode import base_layer_timing, upsampled_frames
+from imfcodec.codec.hybrid.decode import base_fill, base_layer_timing, upsampled_frames
 
 
 def main() -> None:
@@ -38,7 +38,7 @@ def main() -> None:
     for path in sorted(args.files):
         imf = read_imf(path)
         side, (step, _) = int(imf.header["base_size"]), base_layer_timing(imf)
-        fill = str(imf.header.get("base_fill", "repeat"))
+        fill = base_fill(imf)
         stem = next(s for s in sorted(clips, key=len, reverse=True) if path.name.startswith(s))
         size = int(imf.header["size"])
         source, _, _ = prepare_reference(clips[stem], args.frames, size, Path("/tmp/imfcodec-refs"))

@@ -20,11 +20,9 @@ import numpy as np
 
 from imfcodec.bench.metrics import psnr_rgb_per_frame
 from imfcodec.bench.reference import prepare_reference
-from imfcodec.bench.run import own_base_frames
 from imfcodec.bench.vmaf import vmaf
 from imfcodec.codec.decoder import read_imf
-from imfcodec.codec.hybrid.base_layer import base_pictures
-from imfcodec.codec.hybrid.decode import base_layer_timing, decode_hybrid_group, group_base_pictures, upsampled_frames
+from imfcodec.codec.hybrid.decode import base_fill, base_layer_timing, decode_hybrid_group, group_base_pictures, upsampled_frames
 from imfcodec.codec.keyframes import NO_KEYFRAME
 from imfcodec.model.weights import load_weights, resolve_model
 
@@ -48,12 +46,9 @@ def main() -> None:
         reference, fps, _ = prepare_reference(clips[stem], args.frames, int(imf.header["size"]), Path("/tmp/imfcodec-refs"))
         row = {"file": path.name, "kbps": 8 * path.stat().st_size * float(fps) / len(reference) / 1000}
         step, low_delay = base_layer_timing(imf)
-        row["fill"] = args.fill or str(imf.header.get("base_fill", "repeat"))
-        groups = [
-            group_base_pictures(imf, g) if args.fill is None else base_pictures(g.base or b"", g.frame_count, step, args.fill)
-            for g in imf.groups
-        ]
-        base = own_base_frames(imf) if args.fill is None else np.concatenate([upsampled_frames(g, int(imf.header["size"])) for g in groups])
+        row["fill"] = args.fill or base_fill(imf)
+        groups = [group_base_pictures(imf, g, args.fill) for g in imf.groups]  # decoded once, for the base and every model
+        base = np.concatenate([upsampled_frames(g, int(imf.header["size"])) for g in groups])
         row["bicubic"] = {"psnr": float(psnr_rgb_per_frame(reference, base).mean()), **vmaf(reference, base, float(fps))}
         for name, loaded in models.items():
             model = loaded.model

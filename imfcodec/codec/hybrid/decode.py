@@ -106,11 +106,16 @@ def base_layer_timing(imf: ImfFile) -> tuple[int, bool]:
     return int(imf.header.get("base_step", 1)), bool(imf.header.get("base_low_delay", False))
 
 
-def group_base_pictures(imf: ImfFile, group: GroupRecord) -> np.ndarray:
+def base_fill(imf: ImfFile) -> str:
+    """How a hybrid file fills the frames its base layer skips (HEAD `bf`; `repeat` without one)."""
+    return str(imf.header.get("base_fill", "repeat"))
+
+
+def group_base_pictures(imf: ImfFile, group: GroupRecord, fill: str | None = None) -> np.ndarray:
     """A hybrid group's base picture for each of its frames, (frame_count, B, B, 3), filled
-    as the file's HEAD says (`bp`, `bf`; a file without them codes every frame)."""
-    step, fill = base_layer_timing(imf)[0], str(imf.header.get("base_fill", "repeat"))
-    return base_pictures(group.base or b"", group.frame_count, step, fill)
+    as the file's HEAD says (`bp`, `bf`; a file without them codes every frame), or with
+    `fill` instead of the file's (a measurement of what the fill is worth)."""
+    return base_pictures(group.base or b"", group.frame_count, base_layer_timing(imf)[0], fill or base_fill(imf))
 
 
 def hybrid_group_frames(
