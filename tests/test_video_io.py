@@ -36,6 +36,12 @@ def test_odd_sizes_and_formats(tmp_path: Path, pix_fmt: str) -> None:
     assert (info.width, info.height) == (97, 65) and info.fps == Fraction(30000, 1001)
     out = list(iter_frames(path, size=64))
     assert len(out) == 4 and out[0].shape == (64, 64, 3) and out[0].dtype == np.uint8
+    # iter_frames keeps one scaler for the video; each frame converted and resized on its own
+    # (a fresh scaler every call, as before) must give the same bytes. Fails if a reused
+    # scaler carried one frame's state or format into the next.
+    with av.open(str(path)) as c:
+        alone = [to_square(f.to_ndarray(format="rgb24"), 64) for f in c.decode(video=0)]
+    assert all(np.array_equal(a, b) for a, b in zip(alone, out, strict=True))
 
 
 def test_crop_modes() -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import av
+from av.video.reformatter import VideoReformatter
 import numpy as np
 from av.bitstream import BitStreamFilterContext
 
@@ -58,11 +59,10 @@ def stored_video_bytes(path: Path, drop_sei: bool) -> int:
 
 
 def _resize(frames: np.ndarray, side: int) -> np.ndarray:
+    scaler = VideoReformatter()  # one for all the frames, as base_layer.downscale
     return np.stack(
         [
-            av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")
-            .reformat(width=side, height=side, interpolation="BICUBIC")
-            .to_ndarray()
+            scaler.reformat(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24"), width=side, height=side, interpolation="BICUBIC").to_ndarray()
             for f in frames
         ]
     )

@@ -14,6 +14,7 @@ from typing import Any
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from .. import atomic
 from ..errors import ConfigError, ImfcodecError
@@ -129,8 +130,9 @@ def _frames_from_duration(stream: Any, container: Any, fps: Fraction) -> int | N
     return max(1, round(seconds * float(fps))) if seconds > 0 else None
 
 
-def to_square(rgb: np.ndarray, size: int, mode: str = "center") -> np.ndarray:
-    """(H, W, 3) uint8 -> (size, size, 3) uint8: centre crop (or black pad) then area resize."""
+def to_square(rgb: np.ndarray, size: int, mode: str = "center", scaler: VideoReformatter | None = None) -> np.ndarray:
+    """(H, W, 3) uint8 -> (size, size, 3) uint8: centre crop (or black pad) then area resize
+    (by `scaler`, kept across the frames of a video: a new one per frame is most of the cost)."""
     h, w, _ = rgb.shape
     if mode == "center":
         x, y, s, _ = crop_box(w, h)
@@ -144,7 +146,8 @@ def to_square(rgb: np.ndarray, size: int, mode: str = "center") -> np.ndarray:
     if square.shape[0] == size:
         return np.ascontiguousarray(square)
     frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(square), format="rgb24")
-    return frame.reformat(width=size, height=size, interpolation="AREA" if square.shape[0] > size else "BICUBIC").to_ndarray()
+    scaler = scaler or VideoReformatter()
+    return scaler.reformat(frame, width=size, height=size, interpolation="AREA" if square.shape[0] > size else "BICUBIC").to_ndarray()
 
 
 def iter_frames(
@@ -165,6 +168,7 @@ def iter_frames(
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         rate = frame_rate(stream)
+        to_rgb, resize = VideoReformatter(), VideoReformatter()  # one scaler each for the whole video
         count = 0
         pending: tuple[int, np.ndarray] | None = None  # (slot, frame) not yet yielded
         first_pts: int | None = None
@@ -175,11 +179,11 @@ def iter_frames(
                 else:
                     first_pts = frame.pts if first_pts is None else first_pts
                     slot = max(round((frame.pts - first_pts) * frame.time_base * rate), pending[0] if pending else 0)
-                rgb: np.ndarray = frame.to_ndarray(format="rgb24")
+                rgb: np.ndarray = to_rgb.reformat(frame, format="rgb24").to_ndarray()
                 rot = _rotation(stream, frame)
                 if rot:
                     rgb = np.ascontiguousarray(np.rot90(rgb, k=rot // 90))
-                image = to_square(rgb, size, crop) if size else rgb
+                image = to_square(rgb, size, crop, resize) if size else rgb
                 if pending is not None and slot > pending[0]:
                     for _ in range(slot - pending[0]):  # the pending frame, repeated up to this one's slot
                         yield pending[1]
