@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any, cast
 
 import av
-from av.video.reformatter import VideoReformatter
 import numpy as np
 from av.bitstream import BitStreamFilterContext
+from av.video.reformatter import VideoReformatter
 
 from ..watchdog import Hung, call_with_time_limit
 
@@ -62,7 +62,9 @@ def _resize(frames: np.ndarray, side: int) -> np.ndarray:
     scaler = VideoReformatter()  # one for all the frames, as base_layer.downscale
     return np.stack(
         [
-            scaler.reformat(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24"), width=side, height=side, interpolation="BICUBIC").to_ndarray()
+            scaler.reformat(
+                av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24"), width=side, height=side, interpolation="BICUBIC"
+            ).to_ndarray()
             for f in frames
         ]
     )

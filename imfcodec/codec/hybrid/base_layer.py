@@ -48,7 +48,9 @@ def downscale(frames: np.ndarray, side: int) -> np.ndarray:
     scaler = VideoReformatter()
     return np.stack(
         [
-            scaler.reformat(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24"), width=side, height=side, interpolation="AREA").to_ndarray()
+            scaler.reformat(
+                av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24"), width=side, height=side, interpolation="AREA"
+            ).to_ndarray()
             for f in frames
         ]
     )
