@@ -59,10 +59,11 @@ from .varint import VarintError, encode_varint
 MAGIC = b"IMFC"
 FOOTER_MAGIC = b"IMFX"
 MAJOR_VERSION = 1
-MINOR_VERSION = 3  # the newest this build writes and reads; files without a base layer are written as 1.0
+MINOR_VERSION = 4  # the newest this build writes and reads; files without a base layer are written as 1.0
 BASE_LAYER_MINOR = 1
 NO_KEYFRAME_MINOR = 2  # hybrid groups without a keyframe picture (HEAD keyframe_codec "none")
 MOTION_FILL_MINOR = 3  # skipped frames drawn by motion (HEAD base_fill "motion")
+TIMED_FILL_MINOR = 4  # ... at times the encoder sends in each group's tokens (HEAD base_fill "timed")
 PREAMBLE_SIZE = 6
 CHUNK_OVERHEAD = 12  # type, length, crc
 FOOTER_SIZE = 16
@@ -96,6 +97,8 @@ class Writer:
         minor = NO_KEYFRAME_MINOR if self.without_keyframes else BASE_LAYER_MINOR if self.with_base else 0
         if self.with_base and header.get("base_fill") == "motion":
             minor = MOTION_FILL_MINOR
+        if self.with_base and header.get("base_fill") == "timed":
+            minor = TIMED_FILL_MINOR
         self.file: IO[bytes] = open(self.tmp, "wb")
         self.file.write(MAGIC + bytes([MAJOR_VERSION, minor]))
         self.head_offset = self.file.tell()

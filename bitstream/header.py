@@ -86,7 +86,7 @@ _CHECKS: dict[str, tuple[Any, str]] = {
     "keyframe_codec": (lambda v: isinstance(v, str), "a codec name"),
     "base_size": (lambda v: _is_int(v) and 0 < v <= MAX_SIZE, "a positive integer"),
     "base_step": (lambda v: _is_int(v) and 1 <= v <= 8, "1 to 8"),
-    "base_fill": (lambda v: v in ("repeat", "linear", "motion"), "repeat, linear or motion"),
+    "base_fill": (lambda v: v in ("repeat", "linear", "motion", "timed"), "repeat, linear, motion or timed"),
     "audio_codec": (lambda v: v is None or isinstance(v, str), "a codec name or nil"),
 }
 REQUIRED = ("model_id", "size", "fps_num", "fps_den", "keyframe_codec")

@@ -7,7 +7,8 @@ import pytest
 
 from imfcodec.bench.layer_anchor import encode_layer_anchor, layer_fills
 from imfcodec.bench.vmaf import vmaf
-from imfcodec.codec.hybrid.base_layer import decode_base, downscale, encode_base, fill_skipped, split_packets
+from imfcodec.codec.hybrid.base_layer import decode_base, downscale, encode_base, encode_offsets, fill_skipped, split_packets
+from imfcodec.codec.hybrid.motion_fill import choose_offsets
 from imfcodec.errors import ImfcodecError
 from imfcodec.frames import frames_to_tensor, psnr_per_frame, tensor_to_frames
 from imfcodec.model.hybrid import upsample
@@ -17,12 +18,13 @@ from tests.conftest import synthetic_frames
 def test_the_step_4_blend_variant_is_the_hand_computation() -> None:
     """The anchor's 96², every-4th-picture, blended variant: its rate is the AV1 packets'
     bytes and its frames are the integer blend of the two coded neighbours, bicubic up,
-    computed here by hand; and its motion-filled variant, the codec's own. Fails if the anchor
-    codes another layer, blends another way, leaves out a fill the codec can name, or counts
-    the payload's framing."""
+    computed here by hand; and its motion-filled and timed variants, the codec's own (the
+    timed one's offsets counted in its rate). Fails if the anchor codes another layer, blends
+    another way, leaves out a fill the codec can name, counts the payload's framing, or
+    leaves the offsets' bytes out."""
     frames = synthetic_frames(14, 256, 256, seed=4)
     results = {r.fill: r for r in encode_layer_anchor("svtav1-lowres-ra", frames, 96, 4, 55)}
-    assert set(results) == {"repeat", "linear", "motion"} and layer_fills(4, low_delay=True) == ("repeat",)
+    assert set(results) == {"repeat", "linear", "motion", "timed"} and layer_fills(4, low_delay=True) == ("repeat",)
     payload = encode_base(downscale(frames[::4], 96), 55, False)
     coded = decode_base(payload, 4).astype(np.int32)  # pictures of frames 0, 4, 8, 12
     by_hand = []
@@ -39,6 +41,11 @@ def test_the_step_4_blend_variant_is_the_hand_computation() -> None:
     # The motion fill too, as the codec draws it: the anchor may use every trick imfcodec uses.
     moved = tensor_to_frames(upsample(frames_to_tensor(fill_skipped(coded.astype(np.uint8), 14, 4, "motion")), 256))
     np.testing.assert_array_equal(results["motion"].frames, moved)
+    # And the timed fill, its offsets chosen as the encoder chooses them and their bytes counted.
+    offsets = choose_offsets(coded.astype(np.uint8), downscale(frames, 96), 4)
+    timed = tensor_to_frames(upsample(frames_to_tensor(fill_skipped(coded.astype(np.uint8), 14, 4, "timed", offsets)), 256))
+    np.testing.assert_array_equal(results["timed"].frames, timed)
+    assert results["timed"].es_bytes == linear.es_bytes + len(encode_offsets(offsets)) > linear.es_bytes
 
 
 def test_vmaf_of_a_clip_against_itself_and_a_shifted_copy() -> None:
@@ -83,4 +90,4 @@ def test_the_vvc_anchor_codes_and_decodes() -> None:
     assert coarse.es_bytes < fine.es_bytes and fine.frames.shape == frames.shape
     assert float(psnr_per_frame(fine.frames, frames).mean()) > float(psnr_per_frame(coarse.frames, frames).mean()) > 15
     low = encode_vvc_anchor("vvenc-lowres", frames, 25.0, 40, side=64, step=2)
-    assert [r.label for r in low] == ["vvenc-lowres-64-s2-repeat", "vvenc-lowres-64-s2-linear", "vvenc-lowres-64-s2-motion"]
+    assert [r.label for r in low] == [f"vvenc-lowres-64-s2-{fill}" for fill in ("repeat", "linear", "motion", "timed")]

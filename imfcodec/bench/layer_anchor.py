@@ -3,8 +3,9 @@
 Every layer shape the encoder can choose (sides 64/96/128 × picture steps 1–4) is coded
 exactly as the hybrid codes it (area downscale, the project's fixed-point colour, SVT-AV1
 preset 4 in one closed GOP: codec/hybrid/base_layer.py), decoded by dav1d, the skipped
-frames filled by repetition and, separately, by the encoder's own integer blend and by its
-motion fill (random access only: low delay has no next picture), and bicubic upscaled back. Its
+frames filled by repetition and, separately, by the encoder's own integer blend, by its
+motion fill and by its timed motion fill, the offsets' bytes counted (random access only:
+low delay has no next picture), and bicubic upscaled back. Its
 best point at each rate (bench/summary.py) is the front the hybrid is judged against: what
 remains of imfcodec's lead over it is the network's. The rate is the elementary stream: the
 AV1 packets' bytes, without the payload's length prefixes.
@@ -17,7 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..codec.hybrid.base_layer import BASE_FILLS, decode_base, downscale, encode_base, fill_skipped, split_packets
+from ..codec.hybrid.base_layer import BASE_FILLS, decode_base, downscale, encode_base, encode_offsets, fill_skipped, split_packets
+from ..codec.hybrid.motion_fill import choose_offsets
 from ..codec.hybrid.decode import upsampled_frames
 
 LAYER_SIDES = (64, 96, 128)
@@ -62,17 +64,16 @@ def filled_results(
     name: str, reference: np.ndarray, side: int, step: int, setting: int, nbytes: int, coded: np.ndarray, encode_fps: float, low_delay: bool
 ) -> list[LayerResult]:
     """A layer's decoded pictures `coded` (K, side, side, 3), one result per fill: filled to
-    the reference's frames and bicubic upscaled to its size. `setting`: the CRF or QP."""
-    return [
-        LayerResult(
-            f"{name}-{side}-s{step}-{fill}",
-            side,
-            step,
-            fill,
-            setting,
-            nbytes,
-            upsampled_frames(fill_skipped(coded, len(reference), step, fill), reference.shape[1]),
-            encode_fps,
-        )
-        for fill in layer_fills(step, low_delay)
-    ]
+    the reference's frames and bicubic upscaled to its size. `setting`: the CRF or QP. The
+    timed fill's offsets are chosen against the reference as imfcodec's encoder chooses
+    them, and their bytes are counted with the layer's."""
+    results = []
+    for fill in layer_fills(step, low_delay):
+        offsets, extra = None, 0
+        if fill == "timed":
+            offsets = choose_offsets(coded, downscale(reference, side), step)
+            extra = len(encode_offsets(offsets))
+        filled = fill_skipped(coded, len(reference), step, fill, offsets)
+        label = f"{name}-{side}-s{step}-{fill}"
+        results.append(LayerResult(label, side, step, fill, setting, nbytes + extra, upsampled_frames(filled, reference.shape[1]), encode_fps))
+    return results

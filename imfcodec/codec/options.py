@@ -90,7 +90,7 @@ class EncodeOptions:
     bitrate_kbps: float | None = None  # video rate to land on (audio apart), both modes
     mode: str | None = None  # set by `resolved`: HYBRID or TOKENS
     default_rate: bool = False  # set by `resolved`: bitrate_kbps is the mode's default, not asked for
-    skipped_fill: str | None = None  # set by the first pass: "linear" or "motion" between coded base pictures
+    skipped_fill: str | None = None  # set by the first pass: "linear", "motion" or "timed" between coded base pictures
     in_loop_psnr: bool = True  # hybrid: run the network on each group to report its PSNR (--no-psnr: the encoder never does)
 
     @property

@@ -114,8 +114,10 @@ def base_fill(imf: ImfFile) -> str:
 def group_base_pictures(imf: ImfFile, group: GroupRecord, fill: str | None = None) -> np.ndarray:
     """A hybrid group's base picture for each of its frames, (frame_count, B, B, 3), filled
     as the file's HEAD says (`bp`, `bf`; a file without them codes every frame), or with
-    `fill` instead of the file's (a measurement of what the fill is worth)."""
-    return base_pictures(group.base or b"", group.frame_count, base_layer_timing(imf)[0], fill or base_fill(imf))
+    `fill` instead of the file's (a measurement of what the fill is worth). A timed fill's
+    offsets are the group's token stream."""
+    fill = fill or base_fill(imf)
+    return base_pictures(group.base or b"", group.frame_count, base_layer_timing(imf)[0], fill, group.tokens if fill == "timed" else b"")
 
 
 def hybrid_group_frames(

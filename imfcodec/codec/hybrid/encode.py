@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import itertools
+import math
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -22,9 +23,10 @@ from ..batching import MODEL_BATCH
 from ..keyframes import DEFAULT_KEYFRAME_CODEC, NO_KEYFRAME, get_codec
 from ..options import EncodeOptions
 from ..summary import SCENE_CUT_PSNR, EncodeSummary
-from .base_layer import base_pictures, downscale, encode_base
+from .base_layer import base_pictures, decode_base, downscale, encode_base, encode_offsets
 from .decode import decode_hybrid_group
 from .first_pass import choose_fill, choose_layer, first_pass_budget
+from .motion_fill import choose_offsets, filled_frames
 from .rate_control import fit_base, fit_group, group_budget
 
 
@@ -70,7 +72,8 @@ def settle_layer(frames: Iterator[np.ndarray], options: EncodeOptions, fps: floa
     options = dataclasses.replace(options, base_size=side, base_step=step)
     if step > 1 and not options.low_delay:
         payload = first_group_base(group, options, fps, keyframe_bytes)
-        options = dataclasses.replace(options, skipped_fill=choose_fill(payload, len(group), step, upscaled_psnr))
+        fill = choose_fill(payload, len(group), step, upscaled_psnr, downscale(group, side), fps)
+        options = dataclasses.replace(options, skipped_fill=fill)
     return frames, options
 
 
@@ -94,6 +97,12 @@ def first_group_base(group: np.ndarray, options: EncodeOptions, fps: float, keyf
         assert options.base_crf is not None
         return encode_base(low, options.base_crf, options.low_delay)
     return fit_base(low, first_pass_budget(group, options.bitrate_kbps, fps, keyframe_bytes), options.low_delay)[0]
+
+
+# Bits a timed group's offsets are budgeted at, per frame between coded pictures: above the
+# 2.6 they took on eight train clips (base_layer.TIMING_TABLE), so that a group rarely
+# overshoots its budget by its offsets.
+TIMING_BITS_ESTIMATE = 3.0
 
 
 # A model that aligns a keyframe picture at full resolution (hybrid v2) gets one per group
@@ -138,22 +147,29 @@ def code_hybrid(
     def encode_keyframe(frame: np.ndarray, q: int) -> bytes:
         return b"" if codec is None else codec.encode(frame, q)
 
+    timed = options.base_fill == "timed"
+
     def code_group(first: int, group: np.ndarray) -> None:
-        low = downscale(group[::step], side)
+        truth = downscale(group if timed else group[::step], side)  # each frame on its own: [::step] is the layer's
+        low = truth[::step] if timed else truth
         if options.bitrate_kbps is None:
             assert options.base_crf is not None
             keyframe = encode_keyframe(group[0], quality)
             base = encode_base(low, options.base_crf, options.low_delay)
         else:
             group_bytes = group_budget(options.bitrate_kbps, len(group), summary.fps, first=first == 0)
+            if timed:  # the offsets' bytes come out of the group's budget
+                group_bytes -= math.ceil(TIMING_BITS_ESTIMATE * filled_frames(len(group), step) / 8)
             keyframe, base = fit_group(lambda q: encode_keyframe(group[0], q), quality, low, group_bytes, options.low_delay)
-        writer.write_group(GroupRecord(first, len(group), keyframe, b"", base))
+        times = encode_offsets(choose_offsets(decode_base(base, len(low)), truth, step)) if timed else b""
+        writer.write_group(GroupRecord(first, len(group), keyframe, times, base))
         summary.keyframes += 1
         summary.keyframe_positions.append(first)
         summary.keyframe_bytes += len(keyframe)
         summary.base_bytes += len(base)
+        summary.token_bytes += len(times)
         if options.in_loop_psnr:  # the network's only use in the hybrid encoder: nothing coded depends on its output
-            pictures = base_pictures(base, len(group), step, options.base_fill)
+            pictures = base_pictures(base, len(group), step, options.base_fill, times)
             key = None if codec is None else codec.decode(keyframe)
             decoded = decode_hybrid_group(model, key, pictures, MODEL_BATCH, device, step, options.low_delay)
             summary.psnr_sum += float(psnr_per_frame(decoded, group).sum())

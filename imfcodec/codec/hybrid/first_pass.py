@@ -18,7 +18,8 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 from ..options import BASE_SIZES, BASE_STEPS
-from .base_layer import base_pictures, decode_base, downscale, encode_base, fill_skipped
+from .base_layer import base_pictures, decode_base, downscale, encode_base, encode_offsets, fill_skipped
+from .motion_fill import choose_offsets
 from .rate_control import CRF_RANGE, fit_bases, group_budget
 
 LAYER_CANDIDATES = 3  # layers the first pass fits and scores: each costs a CRF search on the first group
@@ -118,12 +119,28 @@ def choose_layer(
 # is chosen (edtalk-mouth_source +0.24, lp-d3 +0.14) it gained 0.13–0.22 dB and up to 2.3 VMAF.
 MOTION_FILL_MARGIN_DB = 0.05
 
+# The timed fill's offsets cost bits the base layer would otherwise get: it is chosen when
+# its gain on the first group (dB, the bicubic upscale) exceeds its offsets' rate (kbps)
+# times this. The default model's PSNR rises 0.6–2.6 dB per kbps of base layer between 3
+# and 4 kbps on the six dev clips (1.0 the median; docs/BENCHMARKS.md).
+TIMED_FILL_DB_PER_KBPS = 1.5
 
-def choose_fill(payload: bytes, frame_count: int, step: int, score: Callable[[np.ndarray], float]) -> str:
+
+def choose_fill(
+    payload: bytes, frame_count: int, step: int, score: Callable[[np.ndarray], float], truth: np.ndarray | None = None, fps: float = 25.0
+) -> str:
     """How a random-access layer's skipped frames are filled for the whole file: "motion"
     when the first group's base layer `payload` (every `step`-th of `frame_count` frames)
-    scores MOTION_FILL_MARGIN_DB higher filled by motion than blended, else "linear"."""
+    scores MOTION_FILL_MARGIN_DB higher filled by motion than blended, else "linear"; and,
+    given `truth` (the first group at the base side, (T, B, B, 3)), "timed" where the
+    offsets the encoder would send buy more than their rate is worth (TIMED_FILL_DB_PER_KBPS)."""
     coded = decode_base(payload, -(-frame_count // step))
     linear = score(fill_skipped(coded, frame_count, step, "linear"))
     motion = score(fill_skipped(coded, frame_count, step, "motion"))
-    return "motion" if motion > linear + MOTION_FILL_MARGIN_DB else "linear"
+    fill, best = ("motion", motion) if motion > linear + MOTION_FILL_MARGIN_DB else ("linear", linear)
+    if truth is None:
+        return fill
+    offsets = choose_offsets(coded, truth, step)
+    timed = score(fill_skipped(coded, frame_count, step, "timed", offsets))
+    offsets_kbps = len(encode_offsets(offsets)) * 8 / (frame_count / fps) / 1000
+    return "timed" if timed - best > TIMED_FILL_DB_PER_KBPS * offsets_kbps else fill

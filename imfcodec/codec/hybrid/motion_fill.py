@@ -1,5 +1,6 @@
 """The base picture of a frame the base layer skips, drawn by motion from its two coded
-neighbours (HEAD `bf` = "motion", format 1.3) instead of blended (`linear`).
+neighbours (HEAD `bf` = "motion", format 1.3) instead of blended (`linear`), at its own
+time (`motion`) or at a time the encoder chose and sent (`timed`, format 1.4).
 
 A blend of two pictures of a moving mouth shows both mouths, faintly; moving each
 neighbour along the motion between them to the frame's time shows one. Per pair of coded
@@ -34,31 +35,100 @@ def _warp(picture: np.ndarray, flow: np.ndarray, grid: tuple[np.ndarray, np.ndar
     return np.asarray(cv2.remap(picture, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE), np.float32)
 
 
-def motion_fill(coded: np.ndarray, frame_count: int, step: int) -> np.ndarray:
-    """(K, B, B, 3) uint8 pictures of every `step`-th frame -> (frame_count, B, B, 3) uint8:
-    the coded pictures in place, each skipped frame between two of them drawn by motion; a
-    skipped frame after the last coded picture repeats it (as every fill does)."""
+# A timed fill (HEAD `bf` = "timed", format 1.4) moves each skipped frame's time by an
+# integer offset in eighths of the way between its coded neighbours, chosen by the encoder
+# against the source: motion is not uniform (a mouth opens, then holds), and 0, 1/8, ..., 1
+# reach every picture on the path, the two neighbours themselves included.
+OFFSET_EIGHTHS = 8
+MAX_OFFSET = 8  # offsets run -8..8: from the earlier neighbour to the later at any j / p
+
+
+def filled_frames(frame_count: int, step: int) -> int:
+    """How many frames of a group of `frame_count` whose layer codes every `step`-th frame
+    lie between two coded pictures (the frames a timed fill carries an offset for)."""
+    last_coded = (frame_count - 1) // step * step
+    return last_coded - last_coded // step if step > 1 else 0
+
+
+def frame_time(j: int, step: int, offset: int) -> float:
+    """The time in (0, 1) between two coded pictures at which skipped frame j of `step` is
+    drawn: j / step, moved by `offset` eighths, clamped to [0, 1]."""
+    return min(1.0, max(0.0, j / step + offset / OFFSET_EIGHTHS))
+
+
+class _Between:
+    """The pictures on the path between coded pictures a and b (B, B, 3) uint8: their DIS
+    flows both ways, and the picture at any time t by the linear-motion approximation."""
+
+    def __init__(self, a: np.ndarray, b: np.ndarray, dis: object, grid: tuple[np.ndarray, np.ndarray]) -> None:
+        self.a, self.b, self.grid = a, b, grid
+        la, lb = _luma(a), _luma(b)
+        self.ab = dis.calc(la, lb, None)  # type: ignore[attr-defined]  # a at x shows what b shows at x + ab(x)
+        self.ba = dis.calc(lb, la, None)  # type: ignore[attr-defined]
+
+    def at(self, t: float) -> np.ndarray:
+        to_a = -(1 - t) * t * self.ab + t * t * self.ba  # from the frame at t to a
+        to_b = (1 - t) * (1 - t) * self.ab - t * (1 - t) * self.ba  # and to b
+        mixed = (1 - t) * _warp(self.a, to_a, self.grid) + t * _warp(self.b, to_b, self.grid)
+        return np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
+
+
+def _dis_and_grid(side: int) -> tuple[object, tuple[np.ndarray, np.ndarray]]:
     import cv2
 
     cv2.setNumThreads(1)  # the same flow whatever the host's cores
+    ys, xs = np.mgrid[0:side, 0:side].astype(np.float32)
+    return cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM), (xs, ys)  # type: ignore[attr-defined]  # the stubs miss it
+
+
+def motion_fill(coded: np.ndarray, frame_count: int, step: int, offsets: np.ndarray | None = None) -> np.ndarray:
+    """(K, B, B, 3) uint8 pictures of every `step`-th frame -> (frame_count, B, B, 3) uint8:
+    the coded pictures in place, each skipped frame between two of them drawn by motion; a
+    skipped frame after the last coded picture repeats it (as every fill does). `offsets`
+    (filled_frames(frame_count, step),) int, in frame order: each such frame's time moved
+    (frame_time; the timed fill); None, all 0: the motion fill."""
     out = np.repeat(coded, step, axis=0)[:frame_count]
     if step == 1 or len(coded) < 2:
         return out
-    side = coded.shape[1]
-    ys, xs = np.mgrid[0:side, 0:side].astype(np.float32)
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)  # type: ignore[attr-defined]  # the stubs miss it
+    if offsets is not None and len(offsets) != filled_frames(frame_count, step):
+        raise ValueError(f"{len(offsets)} time offsets for {filled_frames(frame_count, step)} frames between coded pictures")
+    dis, grid = _dis_and_grid(coded.shape[1])
+    n = 0
     for k in range(len(coded) - 1):
         first = k * step
         if first + 1 >= frame_count:
             break
-        a, b = coded[k], coded[k + 1]
-        la, lb = _luma(a), _luma(b)
-        ab = dis.calc(la, lb, None)  # a at x shows what b shows at x + ab(x)
-        ba = dis.calc(lb, la, None)
+        path = _Between(coded[k], coded[k + 1], dis, grid)
         for j in range(1, min(step, frame_count - first)):
-            t = j / step
-            to_a = -(1 - t) * t * ab + t * t * ba  # from the frame at t to a
-            to_b = (1 - t) * (1 - t) * ab - t * (1 - t) * ba  # and to b
-            mixed = (1 - t) * _warp(a, to_a, (xs, ys)) + t * _warp(b, to_b, (xs, ys))
-            out[first + j] = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
+            out[first + j] = path.at(frame_time(j, step, 0 if offsets is None else int(offsets[n])))
+            n += 1
     return out
+
+
+def choose_offsets(coded: np.ndarray, truth: np.ndarray, step: int) -> np.ndarray:
+    """The encoder's side of the timed fill: for each frame between two coded pictures, the
+    offset in -MAX_OFFSET..MAX_OFFSET whose picture is nearest `truth` (T, B, B, 3), the
+    source at the base side (squared error; of equals the smallest, earlier first: 0, the
+    motion fill's own time, wins ties). -> (filled_frames(T, step),) int64."""
+    frame_count = len(truth)
+    if step == 1 or len(coded) < 2:
+        return np.zeros(0, np.int64)
+    dis, grid = _dis_and_grid(coded.shape[1])
+    order = sorted(range(-MAX_OFFSET, MAX_OFFSET + 1), key=lambda o: (abs(o), o))
+    chosen = []
+    for k in range(len(coded) - 1):
+        first = k * step
+        if first + 1 >= frame_count:
+            break
+        path = _Between(coded[k], coded[k + 1], dis, grid)
+        pictures: dict[float, np.ndarray] = {}
+        for j in range(1, min(step, frame_count - first)):
+            target = truth[first + j].astype(np.int32)
+            errors = []
+            for o in order:
+                t = frame_time(j, step, o)
+                if t not in pictures:
+                    pictures[t] = path.at(t)
+                errors.append(int(((pictures[t].astype(np.int32) - target) ** 2).sum()))
+            chosen.append(order[int(np.argmin(errors))])
+    return np.asarray(chosen, np.int64)
