@@ -199,7 +199,11 @@ def test_goldens_refuse_the_mutants(tiny: LoadedModel, hybrid: LoadedModel, monk
         assert _fails(_decode(EXPECTED / "golden-hybrid-blend.imf", hybrid), "golden-hybrid-blend")
     with monkeypatch.context() as m:  # the blend swapped for repetition
         original = hybrid_decode.base_pictures
-        m.setattr(hybrid_decode, "base_pictures", lambda payload, count, step=1, fill="repeat", times=b"": original(payload, count, step, "repeat"))
+        m.setattr(
+            hybrid_decode,
+            "base_pictures",
+            lambda payload, count, step=1, fill="repeat", times=b"": original(payload, count, step, "repeat"),
+        )
         assert _fails(_decode(EXPECTED / "golden-hybrid-blend.imf", hybrid), "golden-hybrid-blend")
     with monkeypatch.context() as m:  # the tokens zeroed: every frame the keyframe's token
         m.setattr(token_decode, "dequantize_tokens", lambda rows, start, step: np.repeat(np.asarray(start)[None], len(rows), 0))

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..codec.hybrid.base_layer import BASE_FILLS, decode_base, downscale, encode_base, encode_offsets, fill_skipped, split_packets
-from ..codec.hybrid.motion_fill import choose_offsets
 from ..codec.hybrid.decode import upsampled_frames
+from ..codec.hybrid.motion_fill import choose_offsets
 
 LAYER_SIDES = (64, 96, 128)
 LAYER_STEPS = (1, 2, 3, 4)
@@ -75,5 +75,7 @@ def filled_results(
             extra = len(encode_offsets(offsets))
         filled = fill_skipped(coded, len(reference), step, fill, offsets)
         label = f"{name}-{side}-s{step}-{fill}"
-        results.append(LayerResult(label, side, step, fill, setting, nbytes + extra, upsampled_frames(filled, reference.shape[1]), encode_fps))
+        results.append(
+            LayerResult(label, side, step, fill, setting, nbytes + extra, upsampled_frames(filled, reference.shape[1]), encode_fps)
+        )
     return results
