@@ -78,9 +78,24 @@ def discard(tmp: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
+_stop_requested = False
+
+
+def request_stop() -> None:
+    """A termination was asked for (SIGTERM): from now on nothing is committed. The signal
+    handler's KeyboardInterrupt can be swallowed, when it lands in a finaliser (`__del__`:
+    Python only prints it) and the run goes on; a commit after that would leave an output
+    the user asked not to get."""
+    global _stop_requested
+    _stop_requested = True
+
+
 def commit(tmp: Path, path: str | Path, replace_folder: bool = False) -> None:
     """Rename `tmp` to `path` in one step. An existing folder at `path` is replaced only
-    with replace_folder (FileExistsError otherwise): it may hold someone's files."""
+    with replace_folder (FileExistsError otherwise): it may hold someone's files. After
+    request_stop, a KeyboardInterrupt instead (the caller removes `tmp`)."""
+    if _stop_requested:
+        raise KeyboardInterrupt
     path = Path(path)
     if path.is_dir() and not path.is_symlink():
         if not replace_folder:

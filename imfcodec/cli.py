@@ -377,6 +377,9 @@ def main() -> None:
     import signal
 
     def terminate(_signum: int, _frame: object) -> None:
+        from imfcodec import atomic
+
+        atomic.request_stop()  # should the interrupt be swallowed (in a finaliser), nothing is committed
         raise KeyboardInterrupt  # the same path as Ctrl-C: partial outputs are removed
 
     signal.signal(signal.SIGTERM, terminate)

@@ -79,3 +79,15 @@ def test_files_get_the_umask_not_private_modes(tmp_path: Path) -> None:
     reference = tmp_path / "plain"
     reference.write_bytes(b"x")
     assert (tmp_path / "w").stat().st_mode & 0o777 == reference.stat().st_mode & 0o777
+
+
+def test_nothing_is_committed_once_a_stop_was_requested(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After SIGTERM's request_stop, a write that got past the interrupt (swallowed in a
+    finaliser, where Python only prints it) still leaves nothing: its commit raises and the
+    partial file is removed. Fails if commit renames regardless."""
+    monkeypatch.setattr(atomic, "_stop_requested", False)
+    atomic.write_text(tmp_path / "before.txt", "kept")
+    atomic.request_stop()
+    with pytest.raises(KeyboardInterrupt):
+        atomic.write_text(tmp_path / "after.txt", "never")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["before.txt"]
