@@ -10,7 +10,9 @@ The files' bits do not depend on the model, so the rates are the bench's.
     python scripts/models_on_front.py OUT/work --fills repeat,linear      # a run still going; the front without motion
 
 RESULTS is a results.json or a bench's work folder (its per-job *.records.json, for the
-clips finished so far); `--fills` keeps only the front's layers filled those ways.
+clips finished so far); `--fills` keeps only the front's layers filled those ways;
+`--extra-records` adds anchor records made since (scripts/timed_anchors.py); `--own-rates`
+takes each row's file at its own rate, for files the bench did not write (another encoder).
 """
 
 from __future__ import annotations
@@ -55,8 +57,14 @@ def main() -> None:
     parser.add_argument("--fills", help="comma-separated: the front's layers filled only these ways")
     parser.add_argument("--clips", help="comma-separated: only these clips (a running bench's finished ones)")
     parser.add_argument("--plot", type=Path, help="PNG: per clip, the front and each model's PSNR against rate")
+    parser.add_argument(
+        "--extra-records", type=Path, action="append", default=[], help="more anchor records, JSON lines (scripts/timed_anchors.py)"
+    )
+    parser.add_argument("--own-rates", action="store_true", help="the rows' files are not the bench's: their own rates (the rows' kbps)")
     args = parser.parse_args()
     records = load_records(args.results)
+    for path in args.extra_records:
+        records += [json.loads(line) for line in path.read_text().splitlines() if line.startswith("{")]
     if args.clips:
         records = [r for r in records if r["clip"] in args.clips.split(",")]
     if args.fills:
@@ -74,7 +82,10 @@ def main() -> None:
                 continue
             for model in (k for k in row if isinstance(row[k], dict)):
                 name = "own base, bicubic" if model == "bicubic" else model
-                others.setdefault(name, []).append({**record, "codec": name, "psnr_rgb": row[model]["psnr"], "vmaf": row[model]["vmaf"]})
+                rates = {"kbps": row["kbps"], "file_kbps": row["kbps"]} if args.own_rates else {}
+                others.setdefault(name, []).append(
+                    {**record, **rates, "codec": name, "psnr_rgb": row[model]["psnr"], "vmaf": row[model]["vmaf"]}
+                )
     anchors = [r for r in records if r["codec"] != "imfcodec"]
     print(f"| clip | {' | '.join(['imfcodec (the bench)', *others])} |")
     print("|---|" + "---|" * (1 + len(others)))
