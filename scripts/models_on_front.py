@@ -112,8 +112,9 @@ def main() -> None:
 
 def fronts(anchors: list[dict[str, Any]], metric: str = "psnr_rgb") -> dict[str, tuple[list[float], list[float]]]:
     """The like-for-like front of each clip, (kbps, `metric`) in rate order, from the anchors'
-    records (every layer variant the bench coded)."""
-    return {clip: with_fronts(by_codec)[FRONT] for clip, by_codec in curves(anchors, metric).items() if clip != "mean"}
+    records that measured `metric` (every layer variant the bench coded)."""
+    measured = [r for r in anchors if metric in r]  # extra records may carry PSNR alone
+    return {clip: with_fronts(by_codec)[FRONT] for clip, by_codec in curves(measured, metric).items() if clip != "mean"}
 
 
 def front_at(front: tuple[list[float], list[float]], kbps: float) -> float | None:
