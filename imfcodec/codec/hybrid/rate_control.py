@@ -50,21 +50,27 @@ def fit_base(low: np.ndarray, budget_bytes: float, low_delay: bool, floor: bytes
     if key in _FITTED:  # the first pass fitted the first group's layer already: the same bytes
         return _FITTED[key]
     coded: dict[int, bytes] = {} if floor is None else {CRF_RANGE[1] * 4: floor}  # by CRF in quarters
+    known = _SIZES.setdefault(_layer(key), {})  # this layer's sizes from earlier fits (another budget)
+    known.update({q: len(b) for q, b in coded.items()})
 
     def size(q: int) -> int:
-        if q not in coded:
+        if q not in known:
             coded[q] = encode_base(low, q / 4, low_delay)
-        return len(coded[q])
+            known[q] = len(coded[q])
+        return known[q]
 
     lo, hi = CRF_RANGE[0] * 4 - 1, CRF_RANGE[1] * 4  # lo below the range: "does not fit", uncoded
     if size(hi) > budget_bytes:
-        return _remember(key, (coded[hi], hi / 4))
+        return _remember(key, (_payload(low, hi, low_delay, coded), hi / 4))
+    # A layer fitted before to another budget (the timed fill's first group, refitted to
+    # leave room for its offsets) starts from the bracket its sizes give.
+    hi = min((q for q, n in known.items() if n <= budget_bytes), default=hi)
+    lo = max((q for q, n in known.items() if n > budget_bytes and q < hi), default=lo)
     slow = 0  # guesses in a row that did not halve the bracket
     while hi - lo > 1:  # invariant: hi fits, lo does not
         width = hi - lo
         if slow < SECANT_TRIES:
-            sizes = {q: len(b) for q, b in coded.items()}
-            q = min(max(secant_guess(sizes, lo, hi, budget_bytes), lo + 1), hi - 1)
+            q = min(max(secant_guess(known, lo, hi, budget_bytes), lo + 1), hi - 1)
         else:
             q = (lo + hi) // 2
         if size(q) <= budget_bytes:
@@ -72,7 +78,14 @@ def fit_base(low: np.ndarray, budget_bytes: float, low_delay: bool, floor: bytes
         else:
             lo = q
         slow = slow + 1 if 2 * (hi - lo) > width and slow < SECANT_TRIES else 0
-    return _remember(key, (coded[hi], hi / 4))
+    return _remember(key, (_payload(low, hi, low_delay, coded), hi / 4))
+
+
+def _payload(low: np.ndarray, q: int, low_delay: bool, coded: dict[int, bytes]) -> bytes:
+    """The layer at CRF q/4: coded in this search, or again (an earlier fit knew its size)."""
+    if q not in coded:
+        coded[q] = encode_base(low, q / 4, low_delay)
+    return coded[q]
 
 
 def fit_bases(jobs: list[tuple[np.ndarray, float, bool, bytes | None]], workers: int | None = None) -> list[tuple[bytes, float]]:
@@ -87,10 +100,28 @@ def fit_bases(jobs: list[tuple[np.ndarray, float, bool, bytes | None]], workers:
         # Each search codes at most about 12 pictures sets, each under its own watchdog;
         # this limit only catches a child that dies without a word.
         limit = 24 * base_time_limit(max(len(job[0]) for job in todo))
-        fns = [functools.partial(fit_base, *job) for job in todo]
-        for job, result in zip(todo, call_all_with_time_limit(fns, limit, "the first pass's base layer fits", workers or usable_cores())):
-            _remember(_key(job[0], job[1], job[2]), result)
+        fns = [functools.partial(_fit_and_sizes, *job) for job in todo]
+        for job, (result, sizes) in zip(
+            todo, call_all_with_time_limit(fns, limit, "the first pass's base layer fits", workers or usable_cores())
+        ):
+            key = _key(job[0], job[1], job[2])
+            _remember(key, result)
+            _SIZES.setdefault(_layer(key), {}).update(sizes)
     return [fit_base(*job) for job in jobs]  # from the memo where fitted above
+
+
+def _fit_and_sizes(
+    low: np.ndarray, budget_bytes: float, low_delay: bool, floor: bytes | None
+) -> tuple[tuple[bytes, float], dict[int, int]]:
+    """fit_base in a child, with the sizes its search learned (for a later refit in the parent)."""
+    result = fit_base(low, budget_bytes, low_delay, floor)
+    key = _key(low, budget_bytes, low_delay)
+    return result, dict(_SIZES.get(_layer(key), {}))
+
+
+def _layer(key: tuple[bytes, tuple[int, ...], float, bool]) -> tuple[bytes, tuple[int, ...], bool]:
+    """A fit's key without its budget: the layer (pictures and structure) alone."""
+    return key[0], key[1], key[3]
 
 
 def _key(low: np.ndarray, budget_bytes: float, low_delay: bool) -> tuple[bytes, tuple[int, ...], float, bool]:
@@ -123,12 +154,17 @@ def secant_guess(sizes: dict[int, int], lo: int, hi: int, budget_bytes: float) -
 # 250-frame encode at 4 kbps), and the answer is a function of those inputs alone.
 _FITTED: dict[tuple[bytes, tuple[int, ...], float, bool], tuple[bytes, float]] = {}
 FITTED_KEPT = 8  # above the first pass's candidates (LAYER_CANDIDATES + 1)
+# And each layer's bytes at every CRF (quarters) those searches coded, by pictures and
+# structure: a refit of the same layer to another budget starts from them.
+_SIZES: dict[tuple[bytes, tuple[int, ...], bool], dict[int, int]] = {}
 
 
 def _remember(key: tuple[bytes, tuple[int, ...], float, bool], result: tuple[bytes, float]) -> tuple[bytes, float]:
     _FITTED[key] = result
     while len(_FITTED) > FITTED_KEPT:
         del _FITTED[next(iter(_FITTED))]
+    while len(_SIZES) > FITTED_KEPT:
+        del _SIZES[next(iter(_SIZES))]
     return result
 
 
