@@ -16,6 +16,8 @@ only its own frame), so a difference never spreads.
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 
 
@@ -56,15 +58,26 @@ def frame_time(j: int, step: int, offset: int) -> float:
     return min(1.0, max(0.0, j / step + offset / OFFSET_EIGHTHS))
 
 
+# The flows of the last pairs of pictures: the encoder draws a group's frames between
+# several times (scoring the fills, choosing the offsets, the in-loop decode), each time
+# from the same coded pictures, and DIS is the cost. The same flows, so the same pictures.
+_FLOWS: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
+FLOWS_KEPT = 128  # pairs: a 250-frame group at every 2nd picture; 256 kB a pair at 128², 33 MB in all
+
+
 class _Between:
     """The pictures on the path between coded pictures a and b (B, B, 3) uint8: their DIS
     flows both ways, and the picture at any time t by the linear-motion approximation."""
 
     def __init__(self, a: np.ndarray, b: np.ndarray, dis: object, grid: tuple[np.ndarray, np.ndarray]) -> None:
         self.a, self.b, self.grid = a, b, grid
-        la, lb = _luma(a), _luma(b)
-        self.ab = dis.calc(la, lb, None)  # type: ignore[attr-defined]  # a at x shows what b shows at x + ab(x)
-        self.ba = dis.calc(lb, la, None)  # type: ignore[attr-defined]
+        key = hashlib.sha1(np.ascontiguousarray(a).tobytes() + np.ascontiguousarray(b).tobytes()).digest()
+        if key not in _FLOWS:
+            la, lb = _luma(a), _luma(b)
+            _FLOWS[key] = dis.calc(la, lb, None), dis.calc(lb, la, None)  # type: ignore[attr-defined]
+            while len(_FLOWS) > FLOWS_KEPT:
+                del _FLOWS[next(iter(_FLOWS))]
+        self.ab, self.ba = _FLOWS[key]  # a at x shows what b shows at x + ab(x); ba the other way
 
     def at(self, t: float) -> np.ndarray:
         to_a = -(1 - t) * t * self.ab + t * t * self.ba  # from the frame at t to a
