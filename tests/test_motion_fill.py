@@ -118,3 +118,14 @@ def test_time_offsets_round_trip_and_a_bad_stream_is_refused() -> None:
     with pytest.raises(BaseLayerError, match="carries time offsets"):
         decode_offsets(data, 5, 8)
     assert encode_offsets(np.zeros(0, np.int64)) == b"" and decode_offsets(b"", 5, 8).size == 0
+
+
+def test_the_offsets_stream_is_frozen() -> None:
+    """Format 1.4's offsets, as bytes a file written today holds: the same bytes from the
+    encoder and the same offsets from the decoder on every machine (integer tables, integer
+    range coder). Fails if TIMING_TABLE or the stream's layout changes, which would make
+    every timed file written before decode its frames at the wrong times."""
+    offsets = np.array([0, -1, -2, 0, 1, 0, 0, 3, -8, 8, 0, 0, -1, 0, 2, 0])  # filled_frames(21, 4) = 16
+    written = bytes.fromhex("ae00795afdaec811")
+    assert encode_offsets(offsets) == written
+    np.testing.assert_array_equal(decode_offsets(written, 21, 4), offsets)
