@@ -44,8 +44,15 @@ from imfcodec.bench.reference import prepare_reference
 from imfcodec.codec.decoder import read_imf
 from imfcodec.codec.hybrid.base_layer import downscale
 from imfcodec.codec.hybrid.decode import base_fill, base_layer_timing, decode_hybrid_group, group_base_pictures, upsampled_frames
-from imfcodec.codec.hybrid.motion_fill import _luma, _warp
+from imfcodec.codec.hybrid.motion_fill import _Between, _dis_and_grid, _luma, _warp
 from imfcodec.model.weights import load_weights, resolve_model
+
+
+def skipped_pairs(frame_count: int, step: int) -> list[tuple[int, int, float]]:
+    """(frame, its earlier coded neighbour, its time between the two) of each frame between
+    two coded pictures of a group of `frame_count` at picture `step`."""
+    last = (frame_count - 1) // step * step
+    return [(t, t // step * step, (t % step) / step) for t in range(frame_count) if t % step and t < last]
 
 
 def true_motion_fill(filled: np.ndarray, truth: np.ndarray, step: int, best_side: bool) -> np.ndarray:
@@ -53,35 +60,19 @@ def true_motion_fill(filled: np.ndarray, truth: np.ndarray, step: int, best_side
     every step-th frame); truth (T, B, B, 3): the source at the base side. Each skipped frame
     between two coded pictures redrawn along the true flow from it to each of them, mixed by
     distance, or (best_side) the warped neighbour nearer the truth alone."""
-    import cv2
-
-    cv2.setNumThreads(1)
     out = filled.copy()
-    side = filled.shape[1]
-    ys, xs = np.mgrid[0:side, 0:side].astype(np.float32)
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)  # type: ignore[attr-defined]
-    last = (len(filled) - 1) // step * step
-    for t in range(len(filled)):
-        if t % step == 0 or t > last:
-            continue  # a coded picture, or after the last one (repeated by every fill)
-        a, b = filled[t // step * step], filled[t // step * step + step]
+    dis, grid = _dis_and_grid(filled.shape[1])
+    for t, k, w in skipped_pairs(len(filled), step):
+        a, b = filled[k], filled[k + step]
         lt = _luma(truth[t])
-        wa = _warp(a, dis.calc(lt, _luma(a), None), (xs, ys))
-        wb = _warp(b, dis.calc(lt, _luma(b), None), (xs, ys))
+        wa = _warp(a, dis.calc(lt, _luma(a), None), grid)  # type: ignore[attr-defined]
+        wb = _warp(b, dis.calc(lt, _luma(b), None), grid)  # type: ignore[attr-defined]
         if best_side:
-            ea, eb = (np.mean((w - truth[t]) ** 2) for w in (wa, wb))
-            mixed = wa if ea <= eb else wb
+            mixed = min((wa, wb), key=lambda x: float(np.mean((x - truth[t]) ** 2)))
         else:
-            w = (t % step) / step
             mixed = (1 - w) * wa + w * wb
         out[t] = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
     return out
-
-
-def linear_motion(a: np.ndarray, b: np.ndarray, dis: object) -> tuple[np.ndarray, np.ndarray]:
-    """The motion fill's flows between coded pictures a and b (B, B, 3): a→b and b→a, (B, B, 2)."""
-    la, lb = _luma(a), _luma(b)
-    return dis.calc(la, lb, None), dis.calc(lb, la, None)  # type: ignore[attr-defined]
 
 
 def token_motion_fill(filled: np.ndarray, truth: np.ndarray, step: int, grid: int, quantum: float) -> tuple[np.ndarray, np.ndarray]:
@@ -89,32 +80,19 @@ def token_motion_fill(filled: np.ndarray, truth: np.ndarray, step: int, grid: in
     docstring): (pictures (T, B, B, 3), the quantized tokens (skipped frames, grid, grid, 2) int)."""
     import cv2
 
-    cv2.setNumThreads(1)
     out = filled.copy()
     side = filled.shape[1]
-    ys, xs = np.mgrid[0:side, 0:side].astype(np.float32)
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)  # type: ignore[attr-defined]
-    last = (len(filled) - 1) // step * step
+    dis, pixels = _dis_and_grid(side)
     tokens = []
-    pairs: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    for t in range(len(filled)):
-        if t % step == 0 or t > last:
-            continue
-        k = t // step * step
+    for t, k, w in skipped_pairs(len(filled), step):
         a, b = filled[k], filled[k + step]
-        if k not in pairs:
-            pairs[k] = linear_motion(a, b, dis)
-        ab, ba = pairs[k]
-        w = (t - k) / step
-        to_a = -(1 - w) * w * ab + w * w * ba
-        to_b = (1 - w) * (1 - w) * ab - w * (1 - w) * ba
+        path = _Between(a, b, dis, pixels)
+        to_a, to_b = path.flows_at(w)
         lt = _luma(truth[t])
-        departure = 0.5 * ((dis.calc(lt, _luma(a), None) - to_a) + (dis.calc(lt, _luma(b), None) - to_b))
-        cells = cv2.resize(departure, (grid, grid), interpolation=cv2.INTER_AREA)
-        token = np.round(cells / quantum).astype(np.int32)
+        departure = 0.5 * ((dis.calc(lt, _luma(a), None) - to_a) + (dis.calc(lt, _luma(b), None) - to_b))  # type: ignore[attr-defined]
+        token = np.round(cv2.resize(departure, (grid, grid), interpolation=cv2.INTER_AREA) / quantum).astype(np.int32)
         field = cv2.resize((token * quantum).astype(np.float32), (side, side), interpolation=cv2.INTER_LINEAR)
-        mixed = (1 - w) * _warp(a, to_a + field, (xs, ys)) + w * _warp(b, to_b + field, (xs, ys))
-        plain = (1 - w) * _warp(a, to_a, (xs, ys)) + w * _warp(b, to_b, (xs, ys))
+        mixed, plain = path.mixed(w, to_a + field, to_b + field), path.mixed(w, to_a, to_b)
         if np.mean((mixed - truth[t]) ** 2) >= np.mean((plain - truth[t]) ** 2):
             token[:], mixed = 0, plain  # the encoder checks: a correction that does not help is not sent
         tokens.append(token)
@@ -130,34 +108,19 @@ def timing_motion_fill(filled: np.ndarray, truth: np.ndarray, step: int) -> tupl
     encoder (the picture nearest the truth of the fill at times 0, 1/8, ..., 1) instead of its
     place (j / step): a token of a few bits for motion that is not uniform (a mouth that
     opens and holds). (pictures (T, B, B, 3), the tokens: the chosen eighth minus the one
-    nearest j / step, per skipped frame)."""
-    import cv2
-
-    cv2.setNumThreads(1)
+    nearest j / step, per skipped frame). The codec's timed fill (motion_fill.py) sends
+    offsets from j / step instead, and searches them locally."""
     out = filled.copy()
-    side = filled.shape[1]
-    ys, xs = np.mgrid[0:side, 0:side].astype(np.float32)
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)  # type: ignore[attr-defined]
-    last = (len(filled) - 1) // step * step
+    dis, grid = _dis_and_grid(filled.shape[1])
     tokens = []
     candidates: dict[int, list[np.ndarray]] = {}
-    for t in range(len(filled)):
-        if t % step == 0 or t > last:
-            continue
-        k = t // step * step
+    for t, k, w in skipped_pairs(len(filled), step):
         if k not in candidates:
-            a, b = filled[k], filled[k + step]
-            ab, ba = linear_motion(a, b, dis)
-            candidates[k] = []
-            for i in range(TIMES + 1):
-                w = i / TIMES
-                to_a = -(1 - w) * w * ab + w * w * ba
-                to_b = (1 - w) * (1 - w) * ab - w * (1 - w) * ba
-                mixed = (1 - w) * _warp(a, to_a, (xs, ys)) + w * _warp(b, to_b, (xs, ys))
-                candidates[k].append(np.clip(mixed + 0.5, 0, 255).astype(np.uint8))
+            path = _Between(filled[k], filled[k + step], dis, grid)
+            candidates[k] = [path.at(i / TIMES) for i in range(TIMES + 1)]
         errors = [np.mean((c.astype(np.float32) - truth[t]) ** 2) for c in candidates[k]]
         chosen = int(np.argmin(errors))
-        tokens.append(chosen - round((t - k) / step * TIMES))
+        tokens.append(chosen - round(w * TIMES))
         out[t] = candidates[k][chosen]
     return out, np.asarray(tokens, np.int32).reshape(-1, 1)
 

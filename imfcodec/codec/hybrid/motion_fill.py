@@ -79,11 +79,18 @@ class _Between:
                 del _FLOWS[next(iter(_FLOWS))]
         self.ab, self.ba = _FLOWS[key]  # a at x shows what b shows at x + ab(x); ba the other way
 
+    def flows_at(self, t: float) -> tuple[np.ndarray, np.ndarray]:
+        """The flows from the frame at time t to a and to b, (B, B, 2) each."""
+        to_a = -(1 - t) * t * self.ab + t * t * self.ba
+        to_b = (1 - t) * (1 - t) * self.ab - t * (1 - t) * self.ba
+        return to_a, to_b
+
+    def mixed(self, t: float, to_a: np.ndarray, to_b: np.ndarray) -> np.ndarray:
+        """a and b warped along the given flows and mixed by distance: (B, B, 3) float32."""
+        return (1 - t) * _warp(self.a, to_a, self.grid) + t * _warp(self.b, to_b, self.grid)
+
     def at(self, t: float) -> np.ndarray:
-        to_a = -(1 - t) * t * self.ab + t * t * self.ba  # from the frame at t to a
-        to_b = (1 - t) * (1 - t) * self.ab - t * (1 - t) * self.ba  # and to b
-        mixed = (1 - t) * _warp(self.a, to_a, self.grid) + t * _warp(self.b, to_b, self.grid)
-        return np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
+        return np.clip(self.mixed(t, *self.flows_at(t)) + 0.5, 0, 255).astype(np.uint8)
 
 
 def _dis_and_grid(side: int) -> tuple[object, tuple[np.ndarray, np.ndarray]]:
