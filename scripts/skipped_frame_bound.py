@@ -44,15 +44,8 @@ from imfcodec.bench.reference import prepare_reference
 from imfcodec.codec.decoder import read_imf
 from imfcodec.codec.hybrid.base_layer import downscale
 from imfcodec.codec.hybrid.decode import base_fill, base_layer_timing, decode_hybrid_group, group_base_pictures, upsampled_frames
-from imfcodec.codec.hybrid.motion_fill import _Between, _dis_and_grid, _luma, _warp
+from imfcodec.codec.hybrid.motion_fill import _luma, _warp, frames_between
 from imfcodec.model.weights import load_weights, resolve_model
-
-
-def skipped_pairs(frame_count: int, step: int) -> list[tuple[int, int, float]]:
-    """(frame, its earlier coded neighbour, its time between the two) of each frame between
-    two coded pictures of a group of `frame_count` at picture `step`."""
-    last = (frame_count - 1) // step * step
-    return [(t, t // step * step, (t % step) / step) for t in range(frame_count) if t % step and t < last]
 
 
 def true_motion_fill(filled: np.ndarray, truth: np.ndarray, step: int, best_side: bool) -> np.ndarray:
@@ -61,16 +54,14 @@ def true_motion_fill(filled: np.ndarray, truth: np.ndarray, step: int, best_side
     between two coded pictures redrawn along the true flow from it to each of them, mixed by
     distance, or (best_side) the warped neighbour nearer the truth alone."""
     out = filled.copy()
-    dis, grid = _dis_and_grid(filled.shape[1])
-    for t, k, w in skipped_pairs(len(filled), step):
-        a, b = filled[k], filled[k + step]
+    for t, j, path in frames_between(filled[::step], len(filled), step):
         lt = _luma(truth[t])
-        wa = _warp(a, dis.calc(lt, _luma(a), None), grid)  # type: ignore[attr-defined]
-        wb = _warp(b, dis.calc(lt, _luma(b), None), grid)  # type: ignore[attr-defined]
+        wa = _warp(path.a, path.dis.calc(lt, _luma(path.a), None), path.grid)  # type: ignore[attr-defined]
+        wb = _warp(path.b, path.dis.calc(lt, _luma(path.b), None), path.grid)  # type: ignore[attr-defined]
         if best_side:
             mixed = min((wa, wb), key=lambda x: float(np.mean((x - truth[t]) ** 2)))
         else:
-            mixed = (1 - w) * wa + w * wb
+            mixed = (1 - j / step) * wa + j / step * wb
         out[t] = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
     return out
 
@@ -82,14 +73,14 @@ def token_motion_fill(filled: np.ndarray, truth: np.ndarray, step: int, grid: in
 
     out = filled.copy()
     side = filled.shape[1]
-    dis, pixels = _dis_and_grid(side)
     tokens = []
-    for t, k, w in skipped_pairs(len(filled), step):
-        a, b = filled[k], filled[k + step]
-        path = _Between(a, b, dis, pixels)
+    for t, j, path in frames_between(filled[::step], len(filled), step):
+        w = j / step
         to_a, to_b = path.flows_at(w)
         lt = _luma(truth[t])
-        departure = 0.5 * ((dis.calc(lt, _luma(a), None) - to_a) + (dis.calc(lt, _luma(b), None) - to_b))  # type: ignore[attr-defined]
+        departure = 0.5 * (
+            (path.dis.calc(lt, _luma(path.a), None) - to_a) + (path.dis.calc(lt, _luma(path.b), None) - to_b)  # type: ignore[attr-defined]
+        )
         token = np.round(cv2.resize(departure, (grid, grid), interpolation=cv2.INTER_AREA) / quantum).astype(np.int32)
         field = cv2.resize((token * quantum).astype(np.float32), (side, side), interpolation=cv2.INTER_LINEAR)
         mixed, plain = path.mixed(w, to_a + field, to_b + field), path.mixed(w, to_a, to_b)
@@ -111,17 +102,12 @@ def timing_motion_fill(filled: np.ndarray, truth: np.ndarray, step: int) -> tupl
     nearest j / step, per skipped frame). The codec's timed fill (motion_fill.py) sends
     offsets from j / step instead, and searches them locally."""
     out = filled.copy()
-    dis, grid = _dis_and_grid(filled.shape[1])
     tokens = []
-    candidates: dict[int, list[np.ndarray]] = {}
-    for t, k, w in skipped_pairs(len(filled), step):
-        if k not in candidates:
-            path = _Between(filled[k], filled[k + step], dis, grid)
-            candidates[k] = [path.at(i / TIMES) for i in range(TIMES + 1)]
-        errors = [np.mean((c.astype(np.float32) - truth[t]) ** 2) for c in candidates[k]]
+    for t, j, path in frames_between(filled[::step], len(filled), step):
+        errors = [np.mean((path.at(i / TIMES).astype(np.float32) - truth[t]) ** 2) for i in range(TIMES + 1)]
         chosen = int(np.argmin(errors))
-        tokens.append(chosen - round(w * TIMES))
-        out[t] = candidates[k][chosen]
+        tokens.append(chosen - round(j / step * TIMES))
+        out[t] = path.at(chosen / TIMES)
     return out, np.asarray(tokens, np.int32).reshape(-1, 1)
 
 

@@ -17,6 +17,7 @@ only its own frame), so a difference never spreads.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -70,7 +71,8 @@ class _Between:
     flows both ways, and the picture at any time t by the linear-motion approximation."""
 
     def __init__(self, a: np.ndarray, b: np.ndarray, dis: object, grid: tuple[np.ndarray, np.ndarray]) -> None:
-        self.a, self.b, self.grid = a, b, grid
+        self.a, self.b, self.dis, self.grid = a, b, dis, grid
+        self._pictures: dict[float, np.ndarray] = {}  # by time: the encoder's search asks for some again
         key = hashlib.sha1(np.ascontiguousarray(a).tobytes() + np.ascontiguousarray(b).tobytes()).digest()
         if key not in _FLOWS:
             la, lb = _luma(a), _luma(b)
@@ -90,7 +92,10 @@ class _Between:
         return (1 - t) * _warp(self.a, to_a, self.grid) + t * _warp(self.b, to_b, self.grid)
 
     def at(self, t: float) -> np.ndarray:
-        return np.clip(self.mixed(t, *self.flows_at(t)) + 0.5, 0, 255).astype(np.uint8)
+        """The picture at time t, (B, B, 3) uint8."""
+        if t not in self._pictures:
+            self._pictures[t] = np.clip(self.mixed(t, *self.flows_at(t)) + 0.5, 0, 255).astype(np.uint8)
+        return self._pictures[t]
 
 
 def _dis_and_grid(side: int) -> tuple[object, tuple[np.ndarray, np.ndarray]]:
@@ -99,6 +104,22 @@ def _dis_and_grid(side: int) -> tuple[object, tuple[np.ndarray, np.ndarray]]:
     cv2.setNumThreads(1)  # the same flow whatever the host's cores
     ys, xs = np.mgrid[0:side, 0:side].astype(np.float32)
     return cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM), (xs, ys)  # type: ignore[attr-defined]  # the stubs miss it
+
+
+def frames_between(coded: np.ndarray, frame_count: int, step: int) -> Iterator[tuple[int, int, _Between]]:
+    """(frame, j, path) for each frame kp + j (0 < j < step) between two coded pictures P_k,
+    P_k+1 of a group of `frame_count` (`coded`: (K, B, B, 3) uint8, every `step`-th frame),
+    in frame order; `path` is the pair's, one per pair."""
+    if step == 1 or len(coded) < 2:
+        return
+    dis, grid = _dis_and_grid(coded.shape[1])
+    for k in range(len(coded) - 1):
+        first = k * step
+        if first + 1 >= frame_count:
+            break
+        path = _Between(coded[k], coded[k + 1], dis, grid)
+        for j in range(1, min(step, frame_count - first)):
+            yield first + j, j, path
 
 
 def motion_fill(coded: np.ndarray, frame_count: int, step: int, offsets: np.ndarray | None = None) -> np.ndarray:
@@ -112,29 +133,17 @@ def motion_fill(coded: np.ndarray, frame_count: int, step: int, offsets: np.ndar
         return out
     if offsets is not None and len(offsets) != filled_frames(frame_count, step):
         raise ValueError(f"{len(offsets)} time offsets for {filled_frames(frame_count, step)} frames between coded pictures")
-    dis, grid = _dis_and_grid(coded.shape[1])
-    n = 0
-    for k in range(len(coded) - 1):
-        first = k * step
-        if first + 1 >= frame_count:
-            break
-        path = _Between(coded[k], coded[k + 1], dis, grid)
-        for j in range(1, min(step, frame_count - first)):
-            out[first + j] = path.at(frame_time(j, step, 0 if offsets is None else int(offsets[n])))
-            n += 1
+    for n, (frame, j, path) in enumerate(frames_between(coded, frame_count, step)):
+        out[frame] = path.at(frame_time(j, step, 0 if offsets is None else int(offsets[n])))
     return out
 
 
-def _search_offset(path: _Between, pictures: dict[float, np.ndarray], target: np.ndarray, j: int, step: int) -> int:
-    """choose_offsets' search for skipped frame j of `step` between one pair (`target`: its
-    source at the base side, int32; `pictures`: the pair's pictures by time, int32, filled
-    as needed)."""
+def _search_offset(path: _Between, target: np.ndarray, j: int, step: int) -> int:
+    """choose_offsets' search for skipped frame j of `step` on `path` (`target`: its source
+    at the base side, int32)."""
 
     def error(o: int) -> int:
-        t = frame_time(j, step, o)
-        if t not in pictures:
-            pictures[t] = path.at(t).astype(np.int32)
-        return int(((pictures[t] - target) ** 2).sum())
+        return int(((path.at(frame_time(j, step, o)).astype(np.int32) - target) ** 2).sum())
 
     best, best_error = 0, error(0)
     for direction in (-1, 1):  # the earlier side first: of equals, the earlier time
@@ -151,21 +160,9 @@ def choose_offsets(coded: np.ndarray, truth: np.ndarray, step: int) -> np.ndarra
     """The encoder's side of the timed fill: for each frame between two coded pictures, an
     offset in -MAX_OFFSET..MAX_OFFSET whose picture is near `truth` (T, B, B, 3), the
     source at the base side, by squared error: from 0 (the motion fill's own time) one
-    eighth at a time towards the earlier neighbour, then the later, while the error falls (the error along
-    the path mostly has one valley: on the six dev clips' 128² layers every 4th-7th picture,
-    the search over all 17 chose the same offsets for 979 of 1,028 frames, the rest on a
-    still clip 0.002 dB apart, in twice the time). -> (filled_frames(T, step),) int64."""
-    frame_count = len(truth)
-    if step == 1 or len(coded) < 2:
-        return np.zeros(0, np.int64)
-    dis, grid = _dis_and_grid(coded.shape[1])
-    chosen = []
-    for k in range(len(coded) - 1):
-        first = k * step
-        if first + 1 >= frame_count:
-            break
-        path = _Between(coded[k], coded[k + 1], dis, grid)
-        pictures: dict[float, np.ndarray] = {}  # by time, shared by the pair's frames
-        for j in range(1, min(step, frame_count - first)):
-            chosen.append(_search_offset(path, pictures, truth[first + j].astype(np.int32), j, step))
-    return np.asarray(chosen, np.int64)
+    eighth at a time towards the earlier neighbour, then the later, while the error falls
+    (the error along the path mostly has one valley: on the six dev clips' 128² layers every
+    4th-7th picture, the search over all 17 chose the same offsets for 979 of 1,028 frames,
+    the rest on a still clip 0.002 dB apart, in twice the time). -> (filled_frames(T, step),) int64."""
+    between = frames_between(coded, len(truth), step)
+    return np.asarray([_search_offset(path, truth[frame].astype(np.int32), j, step) for frame, j, path in between], np.int64)
