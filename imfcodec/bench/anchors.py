@@ -13,8 +13,8 @@ from typing import Any, cast
 import av
 import numpy as np
 from av.bitstream import BitStreamFilterContext
-from av.video.reformatter import VideoReformatter
 
+from ..codec.pictures import resize_frames
 from ..watchdog import Hung, call_with_time_limit
 
 # name -> (encoder, options, CRF sweep used by default)
@@ -58,18 +58,6 @@ def stored_video_bytes(path: Path, drop_sei: bool) -> int:
     return total
 
 
-def _resize(frames: np.ndarray, side: int) -> np.ndarray:
-    scaler = VideoReformatter()  # one for all the frames, as base_layer.downscale
-    return np.stack(
-        [
-            scaler.reformat(
-                av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24"), width=side, height=side, interpolation="BICUBIC"
-            ).to_ndarray()
-            for f in frames
-        ]
-    )
-
-
 def encode_anchor(
     name: str, reference: np.ndarray, fps: Fraction, crf: int, workdir: Path, side: int | None = None, frame_step: int = 1
 ) -> AnchorResult:
@@ -80,7 +68,7 @@ def encode_anchor(
     size = reference.shape[1]
     frames = reference[::frame_step]
     if side is not None and side != size:
-        frames = _resize(frames, side)
+        frames = resize_frames(frames, side, "BICUBIC")
     rate = fps / frame_step
     label = name if side is None else f"{name}-{side}-{'full' if frame_step == 1 else 'half'}"
     path = workdir / f"{label}-crf{crf}.mp4"
@@ -106,7 +94,7 @@ def encode_anchor(
         decoded = np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
     decode_fps = len(decoded) / (time.time() - t0)
     if decoded.shape[1] != size:
-        decoded = _resize(decoded, size)
+        decoded = resize_frames(decoded, size, "BICUBIC")
     if frame_step > 1:
         decoded = np.repeat(decoded, frame_step, axis=0)[: len(reference)]
     es = stored_video_bytes(path, drop_sei=name == "x264") + extradata

@@ -9,10 +9,27 @@ from typing import cast
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from .color import rgb_to_yuv420, yuv420_to_rgb
 
 YUV420_FORMATS = ("yuv420p", "yuvj420p", "yuva420p")  # what the decoders deliver without a conversion
+
+
+def resize_frames(frames: np.ndarray, side: int, interpolation: str) -> np.ndarray:
+    """(T, H, W, 3) uint8 RGB -> (T, side, side, 3) uint8 by swscale's `interpolation`
+    ("AREA", "BICUBIC"). One scaler for all the frames: a frame's own `reformat` sets up a
+    new one each call, ten times the work (547 calls took 3 s of a 250-frame encode), for
+    the same bytes."""
+    scaler = VideoReformatter()
+    return np.stack(
+        [
+            scaler.reformat(
+                av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24"), width=side, height=side, interpolation=interpolation
+            ).to_ndarray()
+            for f in frames
+        ]
+    )
 
 
 def open_encoder(name: str, width: int, height: int, options: dict[str, str]) -> av.VideoCodecContext:

@@ -14,7 +14,6 @@ import math
 
 import av
 import numpy as np
-from av.video.reformatter import VideoReformatter
 
 from imfcodec.bitstream import entropy
 from imfcodec.bitstream.container import FormatError
@@ -24,7 +23,7 @@ from ...errors import ImfcodecError
 from ...watchdog import call_with_time_limit
 from ..options import BASE_SIZES as BASE_SIZES  # re-exported: the layer's shapes live with the options
 from ..options import BASE_STEPS as BASE_STEPS
-from ..pictures import open_decoder, open_encoder, rgb_of, yuv_frame
+from ..pictures import open_decoder, open_encoder, resize_frames, rgb_of, yuv_frame
 from .motion_fill import MAX_OFFSET, filled_frames, motion_fill
 
 # Every temporal unit SVT-AV1 emits starts with this 2-byte OBU. The payload's own length
@@ -44,18 +43,8 @@ class BaseLayerError(ImfcodecError):
 
 def downscale(frames: np.ndarray, side: int) -> np.ndarray:
     """(T, S, S, 3) uint8 -> (T, side, side, 3) uint8, area average (what a camera's
-    binning does; measured against bicubic in docs/TRAINING.md). One scaler for all the
-    frames: a frame's own `reformat` sets up a new one each call, ten times the work (547
-    calls took 3 s of a 250-frame encode), for the same bytes."""
-    scaler = VideoReformatter()
-    return np.stack(
-        [
-            scaler.reformat(
-                av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24"), width=side, height=side, interpolation="AREA"
-            ).to_ndarray()
-            for f in frames
-        ]
-    )
+    binning does; measured against bicubic in docs/TRAINING.md)."""
+    return resize_frames(frames, side, "AREA")
 
 
 def base_time_limit(frames: int) -> float:
