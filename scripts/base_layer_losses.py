@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from imfcodec.bench.metrics import psnr_rgb_per_frame
-from imfcodec.bench.reference import prepare_reference
+from imfcodec.bench.reference import reference_of_file
 from imfcodec.bench.run import own_base_frames
 from imfcodec.codec.decoder import read_imf
 from imfcodec.codec.hybrid.base_layer import downscale, fill_skipped
@@ -33,15 +33,13 @@ def main() -> None:
     parser.add_argument("--clips", type=Path, required=True, help="the folder of the clips the files were coded from (by stem)")
     parser.add_argument("--frames", type=int, default=250)
     args = parser.parse_args()
-    clips = {p.stem: p for p in args.clips.iterdir()}
     rows = []
     for path in sorted(args.files):
         imf = read_imf(path)
         side, (step, _) = int(imf.header["base_size"]), base_layer_timing(imf)
         fill = base_fill(imf)
-        stem = next(s for s in sorted(clips, key=len, reverse=True) if path.name.startswith(s))
         size = int(imf.header["size"])
-        source, _, _ = prepare_reference(clips[stem], args.frames, size, Path("/tmp/imfcodec-refs"))
+        source, _ = reference_of_file(path, args.clips, args.frames, size)
         low = downscale(source, side)
         shown = {
             "resolution": upsampled_frames(low, size),

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from imfcodec.bench.metrics import psnr_rgb_per_frame
-from imfcodec.bench.reference import prepare_reference
+from imfcodec.bench.reference import reference_of_file
 from imfcodec.bench.vmaf import vmaf
 from imfcodec.codec.decoder import read_imf
 from imfcodec.codec.hybrid.decode import base_fill, base_layer_timing, decode_hybrid_group, group_base_pictures, upsampled_frames
@@ -36,14 +36,12 @@ def main() -> None:
     parser.add_argument("--fill", choices=("linear", "motion", "repeat"), help="fill skipped pictures so, not as the file says")
     args = parser.parse_args()
     models = {name: load_weights(resolve_model(name)) for name in args.models.split(",")}
-    clips = {p.stem: p for p in args.clips.iterdir()}
     rows = []
     for path in sorted(args.files):
         imf = read_imf(path)
         if imf.header.get("keyframe_codec") != NO_KEYFRAME:
             continue
-        stem = next(s for s in sorted(clips, key=len, reverse=True) if path.name.startswith(s))
-        reference, fps, _ = prepare_reference(clips[stem], args.frames, int(imf.header["size"]), Path("/tmp/imfcodec-refs"))
+        reference, fps = reference_of_file(path, args.clips, args.frames, int(imf.header["size"]))
         row = {"file": path.name, "kbps": 8 * path.stat().st_size * float(fps) / len(reference) / 1000}
         step, low_delay = base_layer_timing(imf)
         row["fill"] = args.fill or base_fill(imf)

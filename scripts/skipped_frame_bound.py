@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from imfcodec.bench.metrics import psnr_rgb_per_frame
-from imfcodec.bench.reference import prepare_reference
+from imfcodec.bench.reference import reference_of_file
 from imfcodec.codec.decoder import read_imf
 from imfcodec.codec.hybrid.base_layer import downscale
 from imfcodec.codec.hybrid.decode import base_fill, base_layer_timing, decode_hybrid_group, group_base_pictures, upsampled_frames
@@ -131,7 +131,6 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     loaded = load_weights(resolve_model(args.model))
-    clips = {p.stem: p for p in args.clips.iterdir()}
     rows = []
     for path in sorted(args.files):
         imf = read_imf(path)
@@ -139,8 +138,7 @@ def main() -> None:
         if step == 1:
             continue
         side, size = int(imf.header["base_size"]), int(imf.header["size"])
-        stem = next(s for s in sorted(clips, key=len, reverse=True) if path.name.startswith(s))
-        source, _, _ = prepare_reference(clips[stem], args.frames, size, Path("/tmp/imfcodec-refs"))
+        source, _ = reference_of_file(path, args.clips, args.frames, size)
         low = downscale(source, side)
         ways: dict[str, list[np.ndarray]] = {"file": [], "true_motion": [], "true_motion_best_side": []}
         shapes = [(int(g), float(q)) for g, q in (item.split(":") for item in args.tokens.split(",") if item)]

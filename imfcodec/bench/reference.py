@@ -26,3 +26,19 @@ def prepare_reference(video: Path, frames: int, size: int, cache: Path) -> tuple
     writer.close()
     np.save(npy, ref)
     return ref, fps, mkv
+
+
+SCRIPT_CACHE = Path("/tmp/imfcodec-refs")  # where the measurement scripts keep their references
+
+
+def reference_of_file(file: Path, clips: Path, frames: int, size: int) -> tuple[np.ndarray, Fraction]:
+    """The reference frames (T, size, size, 3) and fps of a file coded from one of the clips
+    in the folder `clips`: the clip whose stem begins the file's name, the longest such (as
+    `imfcodec bench` names its files: OUT/work/CLIP-bitrate_kbps4.0.imf), prepared as the
+    bench prepares it (cached in SCRIPT_CACHE)."""
+    by_stem = {p.stem: p for p in clips.iterdir()}
+    stem = next((s for s in sorted(by_stem, key=len, reverse=True) if file.name.startswith(s)), None)
+    if stem is None:
+        raise FileNotFoundError(f"{file.name}: no clip in {clips} begins its name")
+    reference, fps, _ = prepare_reference(by_stem[stem], frames, size, SCRIPT_CACHE)
+    return reference, fps
