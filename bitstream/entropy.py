@@ -123,4 +123,9 @@ def decode(data: bytes, rows: int, table: npt.NDArray[np.integer]) -> npt.NDArra
             out[row] = values
     except (AssertionError, ValueError, RuntimeError) as exc:  # constriction on bytes it did not write
         raise FormatError(f"token stream does not decode to {rows} rows ({type(exc).__name__})") from None
+    # A range decoder reads what it needs and cannot tell words after them from the stream's
+    # tail: a stream for more rows decodes its first ones. Only the encoder's own bytes for
+    # these rows are a valid stream, so anything else is refused rather than half-read.
+    if encode(out, table) != data:
+        raise FormatError(f"token stream holds more than (or other than) its {rows} rows")
     return out

@@ -49,7 +49,8 @@ def test_different_tables_give_different_streams() -> None:
 
 
 def test_garbage_and_overlong_counts_are_format_errors() -> None:
-    """Bytes the coder did not write, or more rows than it wrote, fail as the file's fault."""
+    """Bytes the coder did not write, or more rows than it wrote, fail as the file's fault.
+    Fails if decode hands back whatever a stream happens to decode to."""
     from imfcodec.bitstream.container import FormatError
 
     table = tables(scale=1.0)
@@ -57,9 +58,21 @@ def test_garbage_and_overlong_counts_are_format_errors() -> None:
     values = rng.integers(-3, 4, size=(5, 16))
     data = entropy.encode(values, table)
     for rows, payload in [(127, data), (5, rng.integers(0, 256, size=64, dtype=np.uint8).tobytes())]:
-        try:
-            out = entropy.decode(payload, rows, table)
-        except FormatError:
-            continue
-        # Some garbage decodes to *something*: then it is bounded by the rows asked for.
-        assert out.shape == (rows, 16)
+        with pytest.raises(FormatError):
+            entropy.decode(payload, rows, table)
+
+
+def test_a_stream_for_more_rows_is_refused() -> None:
+    """A stream coded for 40 rows read as 30: the range decoder alone returns the first 30
+    (it cannot tell the words after them from the stream's tail); the stream is refused.
+    Fails if decode stops checking that the stream is exactly its rows' bytes."""
+    from imfcodec.bitstream.container import FormatError
+
+    table = tables(dim=1, scale=1.0)
+    values = np.random.default_rng(2).integers(-2, 3, size=(40, 1))
+    data = entropy.encode(values, table)
+    np.testing.assert_array_equal(entropy.decode(data, 40, table), values)
+    with pytest.raises(FormatError, match="more than"):
+        entropy.decode(data, 30, table)
+    with pytest.raises(FormatError, match="more than"):
+        entropy.decode(entropy.encode(values[:30], table) + bytes(4), 30, table)  # a word of padding
