@@ -160,27 +160,37 @@ def test_a_frame_never_reads_a_later_picture() -> None:
 
 def test_a_motion_filled_base_variant_is_what_the_decoder_shows(tmp_path: Path) -> None:
     """A recipe's (side, CRF, step, MOTION) variant caches the base pictures the decoder
-    shows for a file with the motion fill (base_pictures(..., "motion")), beside (not over)
-    the blended variant of the same layer; a fifth element or an unknown fill is a
-    ConfigError. Fails if the fill is dropped (the fine-tune would train on blends the
-    encoder no longer sends) or both variants share one cache file."""
+    shows for a file with the motion fill (base_pictures(..., "motion")), and (..., TIMED)
+    those of a timed file whose offsets the encoder chose against these frames, each beside
+    (not over) the blended variant of the same layer; a fifth element or an unknown fill is
+    a ConfigError. Fails if the fill is dropped (the fine-tune would train on blends the
+    encoder no longer sends), if the timed variant's offsets are not the encoder's, or if
+    variants share one cache file."""
     import numpy as np
     import pytest
 
     from imfcodec.codec.hybrid.base_layer import base_pictures, downscale, encode_base
     from imfcodec.errors import ConfigError
     from imfcodec.training.data import FrameCache
-    from imfcodec.training.hybrid import MOTION, build_base_cache
+    from imfcodec.codec.hybrid.base_layer import decode_base, encode_offsets
+    from imfcodec.codec.hybrid.motion_fill import choose_offsets
+    from imfcodec.training.hybrid import MOTION, TIMED, build_base_cache
     from tests.conftest import synthetic_frames
 
     frames = synthetic_frames(12, 64, 64, seed=3)
+    frames[1:3] = frames[0]  # held, then a jump: the frames between are not at their linear times
     none = np.zeros(0, np.int64)
     cache = FrameCache(frames, frames[:0], none, none, np.array([0]), np.array([12]), ["a"])
-    bases = build_base_cache(tmp_path, cache, ((32, 50, 3, MOTION), (32, 50, 3)))
+    bases = build_base_cache(tmp_path, cache, ((32, 50, 3, MOTION), (32, 50, 3, TIMED), (32, 50, 3)))
     payload = encode_base(downscale(frames[::3], 32), 50)
     np.testing.assert_array_equal(bases[(32, 50, 3, MOTION)], base_pictures(payload, 12, 3, "motion"))
     np.testing.assert_array_equal(bases[(32, 50, 3)], base_pictures(payload, 12, 3, "linear"))
+    # the encoder's own path (hybrid/encode.py's code_group) to a timed group's pictures
+    offsets = choose_offsets(decode_base(payload, 4), downscale(frames, 32), 3)
+    assert offsets.any()  # else the timed variant is the motion one and this proves nothing
+    np.testing.assert_array_equal(bases[(32, 50, 3, TIMED)], base_pictures(payload, 12, 3, "timed", encode_offsets(offsets)))
     assert not np.array_equal(bases[(32, 50, 3, MOTION)], bases[(32, 50, 3)])
-    for bad in ((32, 50, 3, 2), (32, 50, 3, MOTION, 0)):
+    assert not np.array_equal(bases[(32, 50, 3, TIMED)], bases[(32, 50, 3, MOTION)])
+    for bad in ((32, 50, 3, 3), (32, 50, 3, MOTION, 0)):
         with pytest.raises(ConfigError, match="expected"):
             build_base_cache(tmp_path, cache, (bad,))

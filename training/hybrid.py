@@ -16,7 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from imfcodec.codec.hybrid.base_layer import base_pictures, downscale, encode_base
+from imfcodec.codec.hybrid.base_layer import base_pictures, decode_base, downscale, encode_base, fill_skipped
+from imfcodec.codec.hybrid.motion_fill import choose_offsets
 from imfcodec.codec.hybrid.decode import decode_hybrid_group, neighbour_positions, reference_picture, upsampled_frames
 from imfcodec.codec.keyframes import DEFAULT_KEYFRAME_CODEC, get_codec
 from imfcodec.frames import frames_to_tensor, psnr_per_frame, tensor_to_frames
@@ -63,6 +64,8 @@ class HybridGenerator(nn.Module):
 
 
 MOTION = 1  # a base variant's fourth element: its skipped frames drawn by motion (motion_fill.py), not blended
+TIMED = 2  # ... drawn by motion at the times the encoder would send (the timed fill, chosen against the frames)
+_FILLS = {0: "linear", MOTION: "motion", TIMED: "timed"}
 
 
 def variant_parts(variant: tuple[int, ...]) -> tuple[int, int, int]:
@@ -73,8 +76,9 @@ def variant_parts(variant: tuple[int, ...]) -> tuple[int, int, int]:
 
 def variant_fill(variant: tuple[int, ...]) -> str:
     """How a variant's skipped frames are filled, as the decoder fills them: "motion" for
-    (side, CRF, step, MOTION), else "linear" (the integer blend)."""
-    return "motion" if len(variant) > 3 and variant[3] == MOTION else "linear"
+    (side, CRF, step, MOTION), "timed" for (side, CRF, step, TIMED), else "linear" (the
+    integer blend)."""
+    return _FILLS.get(variant[3], "linear") if len(variant) > 3 else "linear"
 
 
 def build_base_cache(folder: Path, cache: FrameCache, variants: tuple[tuple[int, ...], ...]) -> dict[tuple[int, ...], np.ndarray]:
@@ -84,9 +88,11 @@ def build_base_cache(folder: Path, cache: FrameCache, variants: tuple[tuple[int,
     for variant in variants:
         side, crf, step = variant_parts(variant)
         fill = variant_fill(variant)
-        if len(variant) > 4 or (len(variant) == 4 and variant[3] not in (0, MOTION)):
-            raise ConfigError(f"base variant {list(variant)}: expected (side, CRF[, step[, {MOTION} = drawn by motion]])")
-        name = f"bases-{side}-crf{crf}" + ("" if step == 1 else f"-step{step}") + ("-motion" if fill == "motion" and step > 1 else "")
+        if len(variant) > 4 or (len(variant) == 4 and variant[3] not in _FILLS):
+            raise ConfigError(
+                f"base variant {list(variant)}: expected (side, CRF[, step[, {MOTION} = drawn by motion, {TIMED} = timed]])"
+            )
+        name = f"bases-{side}-crf{crf}" + ("" if step == 1 else f"-step{step}") + (f"-{fill}" if fill != "linear" and step > 1 else "")
         path = folder / f"{name}.npy"
         if not path.is_file():
             gops = [
@@ -113,8 +119,13 @@ def closed_gop(start: int, length: int, frame: int) -> tuple[int, int]:
 
 def _code_base(frames: np.ndarray, side: int, crf: int, step: int = 1, fill: str = "linear") -> np.ndarray:
     """One closed GOP of frames (T, S, S, 3) through the base layer: (T, side, side, 3)
-    decoded, every step-th frame coded and the others filled (`fill`) as the decoder does."""
-    return base_pictures(encode_base(downscale(frames[::step], side), crf), len(frames), step, fill)
+    decoded, every step-th frame coded and the others filled (`fill`) as the decoder does;
+    "timed": at the offsets the encoder would choose against these frames."""
+    if fill != "timed":
+        return base_pictures(encode_base(downscale(frames[::step], side), crf), len(frames), step, fill)
+    truth = downscale(frames, side)
+    coded = decode_base(encode_base(truth[::step], crf), len(truth[::step]))
+    return fill_skipped(coded, len(frames), step, fill, choose_offsets(coded, truth, step))
 
 
 def sample_hybrid_pairs(
