@@ -13,6 +13,7 @@ from imfcodec.codec.hybrid.base_layer import (
     decode_base,
     downscale,
     encode_base,
+    encode_bases,
     fill_skipped,
     split_packets,
 )
@@ -91,3 +92,14 @@ def test_temporal_delimiters_are_dropped_and_either_form_decodes(base_frames: np
     with_delimiters = encode_varint(len(packets)) + b"".join(encode_varint(len(p) + 2) + TEMPORAL_DELIMITER + p for p in packets)
     assert len(with_delimiters) == len(payload) + 2 * len(packets)
     np.testing.assert_array_equal(decode_base(payload, len(base_frames)), decode_base(with_delimiters, len(base_frames)))
+
+
+def test_side_by_side_encodes_are_the_encodes_one_at_a_time(base_frames: np.ndarray) -> None:
+    """encode_bases (the first pass's floor checks, two children at a time) gives each job
+    the bytes encode_base gives it alone, in the jobs' order; a CRF outside 1..63 is refused
+    before anything forks. Fails if results come back in finishing order or a child codes
+    something else."""
+    jobs = [(base_frames[::k], crf, ld) for k, crf, ld in ((1, 63, False), (2, 50, False), (3, 63, True))]
+    assert encode_bases(jobs, 2) == [encode_base(*job) for job in jobs]
+    with pytest.raises(BaseLayerError, match="1..63"):
+        encode_bases([(base_frames, 63, False), (base_frames, 64, False)], 2)

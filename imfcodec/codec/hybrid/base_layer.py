@@ -10,6 +10,7 @@ frames on every machine (the encoder decodes its own payload: closed loop).
 
 from __future__ import annotations
 
+import functools
 import math
 
 import av
@@ -20,7 +21,7 @@ from imfcodec.bitstream.container import FormatError
 from imfcodec.bitstream.varint import VarintError, decode_varint, encode_varint
 
 from ...errors import ImfcodecError
-from ...watchdog import call_with_time_limit
+from ...watchdog import call_all_with_time_limit, call_with_time_limit
 from ..options import BASE_SIZES as BASE_SIZES  # re-exported: the layer's shapes live with the options
 from ..options import BASE_STEPS as BASE_STEPS
 from ..pictures import open_decoder, open_encoder, resize_frames, rgb_of, yuv_frame
@@ -67,6 +68,20 @@ def encode_base(frames: np.ndarray, crf: float, low_delay: bool = False) -> byte
     t, h, w, _ = frames.shape
     what = f"the base layer's AV1 encode ({t} pictures of {w}x{h}, CRF {crf})"
     return call_with_time_limit(lambda: _encode_base(frames, crf, low_delay), base_time_limit(t), what)
+
+
+def encode_bases(jobs: list[tuple[np.ndarray, float, bool]], workers: int) -> list[bytes]:
+    """[encode_base(*job) for job in jobs], `workers` encodes at once, each in its own forked
+    child under the same watchdog: the same bytes (SVT-AV1 codes each on one thread, so one
+    encode leaves the other cores idle)."""
+    if len(jobs) <= 1 or workers <= 1:
+        return [encode_base(*job) for job in jobs]
+    for _, crf, _ in jobs:
+        if not 1 <= crf <= 63 or crf * 4 != int(crf * 4):
+            raise BaseLayerError(f"--base-crf must be in 1..63, got {crf}")
+    limit = base_time_limit(max(len(frames) for frames, _, _ in jobs))
+    fns = [functools.partial(_encode_base, *job) for job in jobs]
+    return call_all_with_time_limit(fns, limit, f"the base layer's AV1 encodes ({len(jobs)} side by side)", workers)
 
 
 def _encode_base(frames: np.ndarray, crf: float, low_delay: bool) -> bytes:

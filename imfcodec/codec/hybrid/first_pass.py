@@ -17,8 +17,9 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from ...watchdog import usable_cores
 from ..options import BASE_SIZES, BASE_STEPS
-from .base_layer import base_pictures, decode_base, downscale, encode_base, encode_offsets, fill_skipped
+from .base_layer import base_pictures, decode_base, downscale, encode_bases, encode_offsets, fill_skipped
 from .motion_fill import choose_offsets
 from .rate_control import CRF_RANGE, fit_bases, group_budget
 
@@ -63,12 +64,17 @@ def _fitting_layers(
     first_group: np.ndarray, budget: float, ladder: list[tuple[int, int]], low_delay: bool
 ) -> Iterator[tuple[tuple[int, int], np.ndarray, bytes]]:
     """(layer, its downscaled pictures, its base layer at the highest CRF) for each layer of
-    the ladder whose cheapest base layer fits `budget` bytes, in ladder order."""
-    for s, k in ladder:
-        low = downscale(first_group[::k], s)
-        floor = encode_base(low, CRF_RANGE[1], low_delay)
-        if len(floor) <= budget:
-            yield (s, k), low, floor
+    the ladder whose cheapest base layer fits `budget` bytes, in ladder order. The floors are
+    coded as many at once as there are cores (at most one more than the caller reads: a
+    ladder walked one encode at a time took 2.2 s of a 250-frame encode at 4 kbps)."""
+    workers = usable_cores()
+    for i in range(0, len(ladder), workers):
+        layers = ladder[i : i + workers]
+        lows = [downscale(first_group[::k], s) for s, k in layers]
+        floors = encode_bases([(low, CRF_RANGE[1], low_delay) for low in lows], workers)
+        for layer, low, floor in zip(layers, lows, floors):
+            if len(floor) <= budget:
+                yield layer, low, floor
 
 
 def choose_layer(
