@@ -148,7 +148,9 @@ def decode(
     device: str = typer.Option("auto", help="auto | cpu | cuda"),
     start_frame: int = typer.Option(0, min=0, help="First frame to decode."),
     frames: Optional[int] = typer.Option(None, min=1, help="Number of frames to decode."),
-    batch_size: int = typer.Option(16, min=1, help="Frames per model batch."),
+    batch_size: Optional[int] = typer.Option(
+        None, min=1, help="Frames per model batch. [default: 4 for a hybrid file, 16 for a token-mode one]"
+    ),
     resilient: bool = typer.Option(False, help="Decode what can be decoded: skip damaged chunks, conceal their frames, report each."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:

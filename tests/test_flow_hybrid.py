@@ -169,11 +169,10 @@ def test_a_motion_filled_base_variant_is_what_the_decoder_shows(tmp_path: Path) 
     import numpy as np
     import pytest
 
-    from imfcodec.codec.hybrid.base_layer import base_pictures, downscale, encode_base
+    from imfcodec.codec.hybrid.base_layer import base_pictures, decode_base, downscale, encode_base, encode_offsets
+    from imfcodec.codec.hybrid.motion_fill import choose_offsets
     from imfcodec.errors import ConfigError
     from imfcodec.training.data import FrameCache
-    from imfcodec.codec.hybrid.base_layer import decode_base, encode_offsets
-    from imfcodec.codec.hybrid.motion_fill import choose_offsets
     from imfcodec.training.hybrid import MOTION, TIMED, build_base_cache
     from tests.conftest import synthetic_frames
 

@@ -246,6 +246,38 @@ def test_command_line_hybrid_encode_info_decode(tmp_path: Path, clip: Path, untr
     assert result.exit_code == 1 and "--base-size must be" in result.output
 
 
+def test_the_decoder_batches_a_hybrid_file_by_the_modes_own_size_unless_asked(
+    tmp_path: Path, clip: Path, untrained, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --batch-size a hybrid file is decoded HYBRID_BATCH frames a call (the faster
+    size on 2 cores); a size asked for, from the library or the command line, is the one
+    used. Fails if the option is dropped on its way or the default falls back to another."""
+    from typer.testing import CliRunner
+
+    from imfcodec.cli import app
+    from imfcodec.codec import decoder
+    from imfcodec.codec.batching import HYBRID_BATCH
+
+    out = tmp_path / "b.imf"
+    encode_video(clip, out, untrained, EncodeOptions(base_size=64, base_crf=45, audio=False))
+    seen: list[int] = []
+    real = decoder.hybrid_group_frames
+
+    def spy(imf, group, key, loaded, lo, hi, batch_size):  # type: ignore[no-untyped-def]
+        seen.append(batch_size)
+        return real(imf, group, key, loaded, lo, hi, batch_size)
+
+    monkeypatch.setattr(decoder, "hybrid_group_frames", spy)
+    imf = read_imf(out)
+    default = np.stack(list(iter_decoded_frames(imf, untrained)))
+    asked = np.stack(list(iter_decoded_frames(imf, untrained, DecodeOptions(batch_size=7))))
+    assert seen == [HYBRID_BATCH, 7] and HYBRID_BATCH == 4
+    np.testing.assert_array_equal(default, asked)  # the untrained model is its bicubic base: exact at any batch
+    args = ["decode", str(out), str(tmp_path / "b.y4m"), "--model", str(untrained.path), "--batch-size", "3", "--quiet"]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    assert seen[-1] == 3
+
+
 def test_command_line_default_is_the_hybrid_at_its_default_rate(tmp_path: Path, clip: Path, tiny_model_path: Path) -> None:
     """No --model and no rate option: the shipped hybrid model at DEFAULT_BITRATE_KBPS, no
     keyframe pictures; --base-size 0 is the token mode with the token model; a token model

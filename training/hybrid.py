@@ -17,8 +17,8 @@ import torch
 from torch import nn
 
 from imfcodec.codec.hybrid.base_layer import base_pictures, decode_base, downscale, encode_base, fill_skipped
-from imfcodec.codec.hybrid.motion_fill import choose_offsets
 from imfcodec.codec.hybrid.decode import decode_hybrid_group, neighbour_positions, reference_picture, upsampled_frames
+from imfcodec.codec.hybrid.motion_fill import choose_offsets
 from imfcodec.codec.keyframes import DEFAULT_KEYFRAME_CODEC, get_codec
 from imfcodec.frames import frames_to_tensor, psnr_per_frame, tensor_to_frames
 from imfcodec.model.build import HybridModel, build_model
@@ -89,9 +89,7 @@ def build_base_cache(folder: Path, cache: FrameCache, variants: tuple[tuple[int,
         side, crf, step = variant_parts(variant)
         fill = variant_fill(variant)
         if len(variant) > 4 or (len(variant) == 4 and variant[3] not in _FILLS):
-            raise ConfigError(
-                f"base variant {list(variant)}: expected (side, CRF[, step[, {MOTION} = drawn by motion, {TIMED} = timed]])"
-            )
+            raise ConfigError(f"base variant {list(variant)}: expected (side, CRF[, step[, {MOTION} = drawn by motion, {TIMED} = timed]])")
         name = f"bases-{side}-crf{crf}" + ("" if step == 1 else f"-step{step}") + (f"-{fill}" if fill != "linear" and step > 1 else "")
         path = folder / f"{name}.npy"
         if not path.is_file():

@@ -16,6 +16,7 @@ from imfcodec.bitstream.container import GroupRecord, ImfFile, Reader
 from ..atomic import atomic_path
 from ..errors import ImfcodecError
 from ..model.weights import LoadedModel
+from .batching import HYBRID_BATCH, TOKEN_DECODE_BATCH
 from .hybrid.decode import hybrid_group_frames
 from .keyframes import NO_KEYFRAME, get_codec
 from .options import is_hybrid
@@ -31,7 +32,7 @@ class DecodeError(ImfcodecError):
 class DecodeOptions:
     start_frame: int = 0
     frames: int | None = None  # None: to the end
-    batch_size: int = 16
+    batch_size: int | None = None  # frames per model call; None: the mode's own (batching.py)
 
 
 def read_imf(path: str | Path, resilient: bool = False) -> ImfFile:
@@ -108,7 +109,7 @@ def _spans(imf: ImfFile, start: int, end: int) -> Iterator[tuple[GroupRecord | N
         yield None, pos, end
 
 
-def _group_frames(imf: ImfFile, group: GroupRecord, loaded: LoadedModel, lo: int, hi: int, batch_size: int) -> Iterator[np.ndarray]:
+def _group_frames(imf: ImfFile, group: GroupRecord, loaded: LoadedModel, lo: int, hi: int, batch_size: int | None) -> Iterator[np.ndarray]:
     """Frames lo..hi-1 (file frame numbers) of one group."""
     size = int(imf.header["size"])
     key: np.ndarray | None = None
@@ -119,8 +120,10 @@ def _group_frames(imf: ImfFile, group: GroupRecord, loaded: LoadedModel, lo: int
         key = get_codec(imf.header["keyframe_codec"]).decode(group.keyframe)
     if key is not None and key.shape != (size, size, 3):  # a valid picture of the wrong size: a damaged or forged file
         raise DecodeError(f"the keyframe of the group at frame {group.first_frame} is {key.shape[1]}x{key.shape[0]}, not {size}x{size}")
-    frames_of = hybrid_group_frames if is_hybrid(imf.header) else token_group_frames
-    yield from frames_of(imf, group, key, loaded, lo - group.first_frame, hi - group.first_frame, batch_size)
+    hybrid = is_hybrid(imf.header)
+    frames_of = hybrid_group_frames if hybrid else token_group_frames
+    batch = batch_size or (HYBRID_BATCH if hybrid else TOKEN_DECODE_BATCH)
+    yield from frames_of(imf, group, key, loaded, lo - group.first_frame, hi - group.first_frame, batch)
 
 
 def decode_file(

@@ -19,7 +19,7 @@ from imfcodec.bitstream.container import GroupRecord, Writer
 from ...frames import psnr_per_frame
 from ...model.build import HYBRID_MODELS
 from ...model.weights import LoadedModel
-from ..batching import MODEL_BATCH
+from ..batching import HYBRID_BATCH
 from ..keyframes import DEFAULT_KEYFRAME_CODEC, NO_KEYFRAME, get_codec
 from ..options import EncodeOptions
 from ..summary import SCENE_CUT_PSNR, EncodeSummary
@@ -171,7 +171,7 @@ def code_hybrid(
         if options.in_loop_psnr:  # the network's only use in the hybrid encoder: nothing coded depends on its output
             pictures = base_pictures(base, len(group), step, options.base_fill, times)
             key = None if codec is None else codec.decode(keyframe)
-            decoded = decode_hybrid_group(model, key, pictures, MODEL_BATCH, device, step, options.low_delay)
+            decoded = decode_hybrid_group(model, key, pictures, HYBRID_BATCH, device, step, options.low_delay)
             summary.psnr_sum += float(psnr_per_frame(decoded, group).sum())
 
     pending: list[np.ndarray] = []
