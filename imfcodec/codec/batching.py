@@ -15,9 +15,9 @@ MODEL_BATCH = 16  # frames per model call in the encoder, fixed (no option)
 # Frames per call of a hybrid model (the encoder's in-loop decode, and the decoder's
 # default). Its output decides no byte of a file, so this is chosen for speed: on 2 CPU
 # cores the refiner's activations at 16 frames (37 MB a tensor for 256² frames) outrun the
-# caches, and the model part of a 250-frame decode took 20 % less time at 4 (min of five
-# interleaved runs: imf-hybrid-lite-v1 4.97 -> 3.98 s, imf-hybrid-v4 10.53 -> 8.41 s) with
-# the same frames, pixel for pixel (docs/BENCHMARKS.md).
+# caches. At 4, the model part of a 250-frame decode took 20 % less time alone (imf-hybrid-
+# v4 10.5 -> 8.4 s) and the whole decode command 5-8 % less, half the system time, with the
+# same frames, pixel for pixel (docs/BENCHMARKS.md).
 HYBRID_BATCH = 4
 TOKEN_DECODE_BATCH = 16  # the token mode's decoder default
 
