@@ -63,8 +63,7 @@ def encode_base(frames: np.ndarray, crf: float, low_delay: bool = False) -> byte
     runs under a watchdog (imfcodec/watchdog.py): SVT-AV1 once hung at its flush, and the
     same encode again gives the same bytes.
     """
-    if not 1 <= crf <= 63 or crf * 4 != int(crf * 4):
-        raise BaseLayerError(f"--base-crf must be in 1..63, got {crf}")
+    _check_crf(crf)
     t, h, w, _ = frames.shape
     what = f"the base layer's AV1 encode ({t} pictures of {w}x{h}, CRF {crf})"
     return call_with_time_limit(lambda: _encode_base(frames, crf, low_delay), base_time_limit(t), what)
@@ -77,11 +76,16 @@ def encode_bases(jobs: list[tuple[np.ndarray, float, bool]], workers: int) -> li
     if len(jobs) <= 1 or workers <= 1:
         return [encode_base(*job) for job in jobs]
     for _, crf, _ in jobs:
-        if not 1 <= crf <= 63 or crf * 4 != int(crf * 4):
-            raise BaseLayerError(f"--base-crf must be in 1..63, got {crf}")
+        _check_crf(crf)
     limit = base_time_limit(max(len(frames) for frames, _, _ in jobs))
     fns = [functools.partial(_encode_base, *job) for job in jobs]
     return call_all_with_time_limit(fns, limit, f"the base layer's AV1 encodes ({len(jobs)} side by side)", workers)
+
+
+def _check_crf(crf: float) -> None:
+    """SVT-AV1's CRFs: 1..63 in quarter steps."""
+    if not 1 <= crf <= 63 or crf * 4 != int(crf * 4):
+        raise BaseLayerError(f"--base-crf must be in 1..63, got {crf}")
 
 
 def _encode_base(frames: np.ndarray, crf: float, low_delay: bool) -> bytes:
